@@ -1,0 +1,5 @@
+"""`python -m prompttest`."""
+
+from .cli import main
+
+main()

@@ -1,0 +1,66 @@
+"""Provider responses on disk (diskcache), keyed by everything that shapes them.
+
+The key is `Call.cache_key()`: model, api_base, messages, params and sample index,
+never the API key. Values are JSON text, not pickles, so a cache directory from
+elsewhere cannot run code here.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .model import Call, Output
+
+
+class ResponseCache:
+    """A read/write view of `.prompttest/cache/`; opened on first use."""
+
+    def __init__(self, directory: Path, *, read: bool = True, write: bool = True) -> None:
+        self.directory = directory
+        self.read = read
+        self.write = write
+        self._store: Any = None
+
+    def _open(self) -> Any:
+        if self._store is None:
+            import diskcache  # light, but only needed once a run touches the cache
+
+            self._store = diskcache.Cache(str(self.directory))
+        return self._store
+
+    def get(self, call: Call) -> Output | None:
+        """The cached answer to `call`, or None."""
+        if not self.read or not self.directory.exists():
+            return None
+        raw = self._open().get(call.cache_key())
+        if raw is None:
+            return None
+        try:
+            return Output.from_dict(json.loads(raw), cached=True)
+        except (ValueError, KeyError, TypeError):
+            return None  # an unreadable entry is a miss, not a crash
+
+    def put(self, call: Call, output: Output) -> None:
+        """Store a fresh answer at once, so an interrupted run keeps it."""
+        if self.write:
+            self._open().set(call.cache_key(), json.dumps(output.to_dict()))
+
+    def info(self) -> dict[str, Any]:
+        """Where the cache is, how many answers it holds and its size on disk."""
+        if not self.directory.exists():
+            return {"directory": str(self.directory), "entries": 0, "bytes": 0}
+        store = self._open()
+        return {"directory": str(self.directory), "entries": len(store), "bytes": store.volume()}
+
+    def clear(self) -> int:
+        """Remove every cached answer; returns how many there were."""
+        if not self.directory.exists():
+            return 0
+        return int(self._open().clear())
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None

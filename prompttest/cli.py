@@ -1,0 +1,222 @@
+"""The command line: parse options, call one core function, render, return an exit code.
+
+This is the only module that imports click and the only place where errors become
+text. Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+import click
+
+from . import __version__
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
+from .config import Project, load_project
+
+TRUTHY = {"1", "true", "yes", "on"}
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() in TRUTHY
+
+
+def _project() -> Project:
+    return load_project()
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="prompttest")
+def cli() -> None:
+    """Prompt regression testing: run suites of prompts against any model, check the
+    outputs, keep the accepted ones as snapshots in git, and fail CI on regressions.
+
+    \b
+    Start with `prompttest init`, then `prompttest run`.
+    Exit codes: 0 all good, 1 regressions or failing checks, 2 bad suite, config or
+    usage (nothing called, nothing written), 3 provider errors, 130 interrupted.
+    """
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
+              help="Run against this litellm model instead of the suites' targets (repeatable).")
+@click.option("--api-base", metavar="URL", help="Endpoint for the --model targets.")
+@click.option("-u", "--update", is_flag=True, help="Accept this run's outputs into the snapshots.")
+@click.option("--ci/--no-ci", default=None,
+              help="The CI gate: never write snapshots; new keys fail. Default: on when CI=true.")
+@click.option("-j", "--concurrency", type=click.IntRange(1, 1024), metavar="N",
+              help="Provider calls in flight at once. [default: 8]")
+@click.option("--timeout", type=click.FloatRange(min=0.1), metavar="SECONDS",
+              help="Time limit of one attempt of a call. [default: 60]")
+@click.option("--retries", type=click.IntRange(0, 20), metavar="N",
+              help="Retries after a 429, 5xx, timeout or broken answer. [default: 3]")
+@click.option("--no-cache", is_flag=True, help="Do not read cached answers (fresh ones are still cached).")
+@click.option("--offline", is_flag=True, help="Never call a provider: a cache miss is an error.")
+@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
+              help="Only result keys (suite/case@target) matching this glob (repeatable).")
+@click.option("--strict", is_flag=True, help="`changed` keys fail too.")
+@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write the JSON report here.")
+def run(
+    paths: tuple[str, ...],
+    models: tuple[str, ...],
+    api_base: str | None,
+    update: bool,
+    ci: bool | None,
+    concurrency: int | None,
+    timeout: float | None,
+    retries: int | None,
+    no_cache: bool,
+    offline: bool,
+    filters: tuple[str, ...],
+    strict: bool,
+    json_path: str | None,
+) -> int:
+    """Run suites (files or folders; default: suites/) and judge them against the snapshots."""
+    from .report.text import render_errors, render_summary, render_table
+    from .session import RunOptions, exit_code
+    from .session import run as run_suites
+
+    ci = _in_ci() if ci is None else ci
+    if ci and update:
+        raise click.UsageError("--update cannot be used with --ci: the CI gate never writes snapshots")
+    if offline and no_cache:
+        raise click.UsageError("--offline answers only from the cache; it cannot be used with --no-cache")
+    if api_base and not models:
+        raise click.UsageError("--api-base applies to --model targets: give -m MODEL too")
+    options = RunOptions(
+        paths=paths, models=models, api_base=api_base, update=update, ci=ci, strict=strict,
+        concurrency=concurrency, timeout=timeout, retries=retries,
+        use_cache=not no_cache, offline=offline, filters=filters,
+    )
+    progress = _ProgressBar() if sys.stderr.isatty() else None
+    try:
+        outcome = run_suites(_project(), options, on_progress=progress)
+    finally:
+        if progress:
+            progress.close()
+    record = outcome.record
+    code = exit_code(record, strict=strict)
+    if json_path:
+        from .report.jsonreport import render_json
+        from .snapshots import atomic_write
+
+        atomic_write(Path(json_path), render_json(record))
+    table = render_table(record)
+    errors = render_errors(record)
+    for block in (table, errors):
+        if block:
+            click.echo(block)
+            click.echo()
+    click.echo(render_summary(record, exit_code=code, snapshots_written=len(outcome.snapshots_written)))
+    return code
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+def validate(paths: tuple[str, ...]) -> int:
+    """Check suite files (and their cases files) without calling anything."""
+    from .session import RunOptions, plan
+
+    the_plan = plan(_project(), RunOptions(paths=paths))
+    cases = sum(len(suite.cases) for suite in the_plan.suites)
+    click.echo(f"ok: {len(the_plan.suites)} suite(s), {cases} case(s), {len(the_plan.jobs)} result key(s)")
+    return EXIT_OK
+
+
+@cli.command(name="list")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-m", "--model", "models", multiple=True, metavar="MODEL", help="As in `run`.")
+@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN", help="As in `run`.")
+def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[str, ...]) -> int:
+    """List the result keys (suite/case@target) a run would make, with their models."""
+    from .session import RunOptions, plan
+
+    the_plan = plan(_project(), RunOptions(paths=paths, models=models, filters=filters))
+    for job in the_plan.jobs:
+        click.echo(f"{job.key}\t{job.call.model}")
+    return EXIT_OK
+
+
+@cli.command()
+def init() -> int:
+    """Scaffold suites/, snapshots/, a [tool.prompttest] config and an example suite."""
+    from .scaffold import scaffold
+
+    for line in scaffold(Path.cwd()):
+        click.echo(line)
+    click.echo("next: `prompttest run`")
+    return EXIT_OK
+
+
+@cli.group()
+def cache() -> None:
+    """Inspect or clear the response cache (.prompttest/cache/)."""
+
+
+@cache.command(name="info")
+def cache_info() -> int:
+    """Where the cache is, how many answers it holds, its size."""
+    from .cache import ResponseCache
+
+    info = ResponseCache(_project().cache_dir).info()
+    click.echo(f"{info['directory']}: {info['entries']} cached answer(s), {info['bytes'] / 1e6:.1f} MB")
+    return EXIT_OK
+
+
+@cache.command(name="clear")
+def cache_clear() -> int:
+    """Remove every cached answer (the next run calls the providers again)."""
+    from .cache import ResponseCache
+
+    removed = ResponseCache(_project().cache_dir).clear()
+    click.echo(f"removed {removed} cached answer(s)")
+    return EXIT_OK
+
+
+class _ProgressBar:
+    """`[#####.....] 12/40` on stderr, redrawn in place; only when stderr is a terminal."""
+
+    def __init__(self, width: int = 30) -> None:
+        self.width = width
+        self.drawn = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if total <= 0:
+            return
+        filled = int(self.width * done / total)
+        bar = "#" * filled + "." * (self.width - filled)
+        sys.stderr.write(f"\r[{bar}] {done}/{total} calls")
+        sys.stderr.flush()
+        self.drawn = True
+
+    def close(self) -> None:
+        if self.drawn:
+            sys.stderr.write("\r" + " " * (self.width + 30) + "\r")
+            sys.stderr.flush()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run a command, turn user errors into one paragraph and an exit code."""
+    try:
+        code = cli.main(args=argv, prog_name="prompttest", standalone_mode=False)
+    except click.exceptions.Exit as done:  # --help, --version
+        code = done.exit_code
+    except click.UsageError as error:
+        error.show()
+        code = EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt):
+        click.echo("interrupted: finished calls are cached, no snapshot was written", err=True)
+        code = EXIT_INTERRUPTED
+    except click.ClickException as error:
+        error.show()
+        code = error.exit_code
+    except PromptTestError as error:
+        if os.environ.get("PROMPTTEST_DEBUG"):
+            raise
+        click.echo(error.render(), err=True)
+        code = error.exit_code
+    sys.exit(code if isinstance(code, int) else EXIT_OK)

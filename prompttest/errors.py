@@ -1,0 +1,57 @@
+"""Errors a user can cause. Raised deep, rendered once by the CLI."""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # regressions or failing checks
+EXIT_USAGE = 2  # bad suite, bad config or bad usage: nothing called, nothing written
+EXIT_PROVIDER = 3  # provider calls failed after retries
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
+
+
+class PromptTestError(Exception):
+    """Base of every error a user can cause; carries where it happened and a hint."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        file: str | None = None,
+        line: int | None = None,
+        hint: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.file = file
+        self.line = line
+        self.hint = hint
+
+    def render(self) -> str:
+        """One paragraph: `file:line: message` then the hint."""
+        where = ""
+        if self.file:
+            where = f"{self.file}:{self.line}: " if self.line else f"{self.file}: "
+        text = f"error: {where}{self.message}"
+        if self.hint:
+            text += f"\n  hint: {self.hint}"
+        return text
+
+
+class SuiteError(PromptTestError):
+    """A suite file (or its cases file) is broken."""
+
+
+class ConfigError(PromptTestError):
+    """pyproject.toml / PROMPTTEST_* settings are broken."""
+
+
+class SnapshotError(PromptTestError):
+    """A snapshot file cannot be read (hand-edited, corrupt, merge markers)."""
+
+
+class ProviderSetupError(PromptTestError):
+    """A provider cannot be used at all (extra not installed, unknown provider)."""
+
+    exit_code = EXIT_PROVIDER

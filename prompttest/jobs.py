@@ -1,0 +1,143 @@
+"""Suite -> Jobs: render each case's messages and checks, then pair it with each target.
+
+The same rendering runs at load time (`vet_cases`), so a missing variable or a bad
+check value is a suite error before anything is called.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from prompttest.errors import SuiteError
+from prompttest.model import Call, Case, CheckSpec, Job, Suite, Target, canonical_json
+from prompttest.template import render, render_value
+
+Messages = tuple[dict[str, Any], ...]
+
+
+def expand(
+    suite: Suite,
+    *,
+    targets_override: Sequence[Target] | None = None,
+    default_target: Target,
+) -> list[Job]:
+    """One Job per case x target, in case order then target order.
+
+    `targets_override` (from --model) replaces the suite's targets; `default_target`
+    is used when the suite names none. Params merge suite < target < case.
+    """
+    targets: list[Target] = []
+    for target in targets_override or suite.targets or [default_target]:
+        if all(target.id != seen.id for seen in targets):  # `-m x -m x` runs x once
+            targets.append(target)
+    jobs: list[Job] = []
+    for case in suite.cases:
+        messages, checks = render_case(suite, case)
+        for target in targets:
+            call = Call(
+                model=target.model,
+                messages=messages,
+                params={**suite.params, **target.params, **case.params},
+                api_base=target.api_base,
+            )
+            jobs.append(
+                Job(
+                    suite=suite.name,
+                    case=case.id,
+                    target=target.id,
+                    call=call,
+                    checks=checks,
+                    vars=case.vars,
+                    suite_path=suite.path,
+                    case_file=case.file,
+                    case_line=case.line,
+                )
+            )
+    return jobs
+
+
+def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:
+    """A case's rendered messages and checks (the suite's checks first)."""
+    where = f"case '{case.id}'"
+    messages = tuple(
+        {
+            **message,
+            "content": render(
+                message["content"],
+                case.vars,
+                where=where,
+                file=case.file,
+                line=case.line,
+            ),
+        }
+        for message in _message_templates(suite, case)
+    )
+    checks = tuple(
+        CheckSpec(
+            name=check.name,
+            value=render_value(
+                check.value, case.vars, where=where, file=case.file, line=case.line
+            ),
+            line=check.line,
+        )
+        for check in suite.expect + case.expect
+    )
+    return messages, checks
+
+
+def vet_cases(suite: Suite) -> None:
+    """Render every case and let the check registry vet every rendered check value."""
+    rendered = [(case, render_case(suite, case)[1]) for case in suite.cases]
+    try:
+        from prompttest.checks import prepare_check
+    except ImportError:  # the registry is optional while the package is assembled
+        return
+    vetted: dict[tuple[str, str], str | None] = {}  # suite checks repeat in every case
+    for case, checks in rendered:
+        files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
+        for check, file in zip(checks, files):
+            key = (check.name, canonical_json(check.value))
+            if key not in vetted:
+                vetted[key] = prepare_check(check.name, check.value)
+            if vetted[key]:
+                raise SuiteError(
+                    f"check '{check.name}' in case '{case.id}': {vetted[key]}",
+                    file=file,
+                    line=check.line,
+                )
+
+
+def _message_templates(suite: Suite, case: Case) -> Messages:
+    """Case messages > case prompt > suite messages > suite prompt; a prompt gets the
+    case's or else the suite's system message in front."""
+    if case.messages is None and case.prompt is None and suite.messages is not None:
+        if case.system is not None:
+            raise SuiteError(
+                f"case '{case.id}' sets system: but its prompt comes from the "
+                "suite's messages:",
+                file=case.file,
+                line=case.line,
+                hint="put the system message in messages:, or give the case a prompt:",
+            )
+        return suite.messages
+    if case.messages is not None:
+        if case.system is not None:
+            raise SuiteError(
+                f"case '{case.id}' sets both system: and messages:",
+                file=case.file,
+                line=case.line,
+                hint="put the system message first in messages:",
+            )
+        return case.messages
+    prompt = case.prompt if case.prompt is not None else suite.prompt
+    if prompt is None:
+        raise SuiteError(
+            f"case '{case.id}' has no prompt",
+            file=case.file,
+            line=case.line,
+            hint="give the case a prompt: or messages:, or set one for the whole suite",
+        )
+    system = case.system if case.system is not None else suite.system
+    head = [{"role": "system", "content": system}] if system is not None else []
+    return tuple(head + [{"role": "user", "content": prompt}])

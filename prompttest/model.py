@@ -1,0 +1,308 @@
+"""The records data flows through, named with the product's words. No I/O here.
+
+suite file -> Suite/Case/Target -> Job (one result key, its Call and checks)
+-> Output (provider or cache) -> CheckResult -> Result (with its Verdict) -> RunRecord
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def canonical_json(value: Any) -> str:
+    """One stable text for a JSON-able value: the basis of hashes and check labels."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model to run against."""
+
+    id: str
+    model: str
+    api_base: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CheckSpec:
+    """One expected property as written in a suite: `{name: value}`."""
+
+    name: str
+    value: Any
+    line: int | None = None
+
+    @property
+    def label(self) -> str:
+        """How the check is named in snapshots and reports: `contains: Paris`."""
+        value = self.value if isinstance(self.value, str) else canonical_json(self.value)
+        return f"{self.name}: {value}"
+
+
+@dataclass(frozen=True)
+class Case:
+    """One set of template variables plus checks, as loaded (not yet rendered)."""
+
+    id: str
+    vars: dict[str, Any]
+    expect: tuple[CheckSpec, ...] = ()
+    prompt: str | None = None
+    system: str | None = None
+    messages: tuple[dict[str, Any], ...] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One suite file, validated."""
+
+    name: str
+    path: str
+    targets: tuple[Target, ...]
+    cases: tuple[Case, ...]
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    prompt: str | None = None
+    messages: tuple[dict[str, Any], ...] | None = None
+    expect: tuple[CheckSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class Call:
+    """Everything that shapes a provider response; its hash is the cache key.
+
+    The API key is deliberately absent: it never shapes the answer and must never
+    reach disk.
+    """
+
+    model: str
+    messages: tuple[dict[str, Any], ...]
+    params: dict[str, Any]
+    api_base: str | None = None
+    sample: int = 0
+
+    def cache_key(self) -> str:
+        payload = {
+            "model": self.model,
+            "api_base": self.api_base,
+            "messages": list(self.messages),
+            "params": self.params,
+            "sample": self.sample,
+        }
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+
+    def request_hash(self) -> str:
+        """Hash of the rendered prompt and params (not the model): flags `prompt changed`."""
+        payload = {"messages": list(self.messages), "params": self.params}
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Job:
+    """One result key, ready to run: its call and its rendered checks."""
+
+    suite: str
+    case: str
+    target: str
+    call: Call
+    checks: tuple[CheckSpec, ...]
+    vars: dict[str, Any]
+    suite_path: str = ""
+    case_file: str = ""
+    case_line: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}/{self.case}@{self.target}"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One provider answer (fresh or from the cache)."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None  # None = unknown, never silently 0
+    latency_ms: float | None = None
+    cached: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_ms": self.latency_ms,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> Output:
+        return cls(
+            text=data["text"],
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+            cost_usd=data.get("cost_usd"),
+            latency_ms=data.get("latency_ms"),
+            cached=cached,
+        )
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may look at besides the output text."""
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """The outcome of one check on one output, with a one-line reason."""
+
+    label: str
+    passed: bool
+    reason: str
+    name: str = ""
+
+
+class Verdict(str, enum.Enum):
+    """What a result key's new result means against its snapshot."""
+
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    NEW = "new"
+    ERROR = "error"
+    OBSOLETE = "obsolete"
+    FAILING = "failing"
+    INCONCLUSIVE = "inconclusive"
+
+
+# Order in which verdicts are shown: what a reviewer must see first comes first.
+VERDICT_ORDER = (
+    Verdict.REGRESSED,
+    Verdict.ERROR,
+    Verdict.FAILING,
+    Verdict.NEW,
+    Verdict.INCONCLUSIVE,
+    Verdict.IMPROVED,
+    Verdict.CHANGED,
+    Verdict.OBSOLETE,
+    Verdict.UNCHANGED,
+)
+
+
+@dataclass(frozen=True)
+class Result:
+    """A result key's outcome in one run: output, checks, verdict and what it is compared to."""
+
+    suite: str
+    case: str
+    target: str
+    model: str
+    verdict: Verdict
+    output: str | None
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    request: str = ""
+    flags: tuple[str, ...] = ()
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    cached: bool = False
+    attempts: int = 0
+    known_failing: bool = False
+    snapshot_output: str | None = None
+    snapshot_checks: dict[str, bool] | None = None
+    suite_path: str = ""
+    case_file: str = ""
+    case_line: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.suite}/{self.case}@{self.target}"
+
+    @property
+    def passed(self) -> bool:
+        return self.error is None and all(check.passed for check in self.checks)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by run records and the `--json` report."""
+        return {
+            "key": self.key,
+            "suite": self.suite,
+            "case": self.case,
+            "target": self.target,
+            "model": self.model,
+            "verdict": self.verdict.value,
+            "passed": self.passed,
+            "output": self.output,
+            "checks": [
+                {"type": c.name, "label": c.label, "passed": c.passed, "reason": c.reason}
+                for c in self.checks
+            ],
+            "error": self.error,
+            "flags": list(self.flags),
+            "request": self.request,
+            "latency_ms": self.latency_ms,
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "cost_usd": self.cost_usd,
+            "cached": self.cached,
+            "attempts": self.attempts,
+            "known_failing": self.known_failing,
+            "snapshot": None
+            if self.snapshot_output is None
+            else {"output": self.snapshot_output, "checks": self.snapshot_checks or {}},
+            "location": {
+                "suite_file": self.suite_path,
+                "case_file": self.case_file,
+                "line": self.case_line,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        snapshot = data.get("snapshot") or {}
+        location = data.get("location") or {}
+        tokens = data.get("tokens") or {}
+        return cls(
+            suite=data["suite"],
+            case=data["case"],
+            target=data["target"],
+            model=data.get("model", ""),
+            verdict=Verdict(data["verdict"]),
+            output=data.get("output"),
+            checks=tuple(
+                CheckResult(label=c["label"], passed=c["passed"], reason=c["reason"], name=c["type"])
+                for c in data.get("checks", [])
+            ),
+            error=data.get("error"),
+            request=data.get("request", ""),
+            flags=tuple(data.get("flags", [])),
+            latency_ms=data.get("latency_ms"),
+            prompt_tokens=tokens.get("prompt"),
+            completion_tokens=tokens.get("completion"),
+            cost_usd=data.get("cost_usd"),
+            cached=bool(data.get("cached")),
+            attempts=int(data.get("attempts") or 0),
+            known_failing=bool(data.get("known_failing")),
+            snapshot_output=snapshot.get("output") if snapshot else None,
+            snapshot_checks=snapshot.get("checks") if snapshot else None,
+            suite_path=location.get("suite_file", ""),
+            case_file=location.get("case_file", ""),
+            case_line=location.get("line"),
+        )

@@ -1,0 +1,1 @@
+"""Renderers: a run record in, text out. Pure functions, no I/O."""

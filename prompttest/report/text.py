@@ -1,0 +1,111 @@
+"""The terminal report: a table of every key that needs a look, then one summary line."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from ..model import VERDICT_ORDER, Result, Verdict
+from ..runs import RunRecord
+
+DETAIL_WIDTH = 70
+
+
+def render_table(record: RunRecord) -> str:
+    """Every key whose verdict is not `unchanged`, what a reviewer must see first on top."""
+    rows = [
+        (result.verdict.value, result.key, _detail(result, ci=record.ci))
+        for result in sorted_results(record.results)
+        if result.verdict is not Verdict.UNCHANGED
+    ]
+    if not rows:
+        return ""
+    return tabulate(rows, headers=("verdict", "key", "why"), tablefmt="simple")
+
+
+def render_errors(record: RunRecord) -> str:
+    """Each distinct provider error in full, once, with how many keys it hit."""
+    seen: dict[str, list[str]] = {}
+    for result in record.results:
+        if result.error:
+            seen.setdefault(result.error, []).append(result.key)
+    lines = []
+    for message, keys in seen.items():
+        more = f" (+{len(keys) - 1} more)" if len(keys) > 1 else ""
+        lines.append(f"error in {keys[0]}{more}:\n  {message}")
+    return "\n".join(lines)
+
+
+def sorted_results(results: tuple[Result, ...] | list[Result]) -> list[Result]:
+    rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
+    return sorted(results, key=lambda r: (rank[r.verdict], r.key))
+
+
+def _detail(result: Result, *, ci: bool) -> str:
+    notes = ", ".join(result.flags)
+    text = _why(result, ci=ci)
+    if notes:
+        text = f"{text} [{notes}]"
+    return _short(text)
+
+
+def _why(result: Result, *, ci: bool) -> str:
+    verdict = result.verdict
+    if verdict is Verdict.ERROR:
+        return result.error or "error"
+    if verdict is Verdict.NEW:
+        failed = [c for c in result.checks if not c.passed]
+        base = "no snapshot yet" + ("" if ci else " (written)")
+        return f"{base}; {failed[0].label}: {failed[0].reason}" if failed else base
+    if verdict is Verdict.OBSOLETE:
+        return "in the snapshot, no longer in the suite"
+    before = result.snapshot_checks or {}
+    if verdict is Verdict.REGRESSED:
+        flipped = [c for c in result.checks if not c.passed and before.get(c.label) is True]
+        return "; ".join(f"{c.label}: {c.reason}" for c in flipped)
+    if verdict is Verdict.IMPROVED:
+        flipped = [c for c in result.checks if c.passed and before.get(c.label) is False]
+        return "now passes " + "; ".join(c.label for c in flipped)
+    if verdict is Verdict.FAILING:
+        failed = [c for c in result.checks if not c.passed]
+        known = " (known failing)" if result.known_failing else ""
+        return "; ".join(f"{c.label}: {c.reason}" for c in failed) + known
+    if verdict is Verdict.CHANGED:
+        return "output changed, every check as before"
+    return ""
+
+
+def _short(text: str) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= DETAIL_WIDTH else flat[: DETAIL_WIDTH - 1] + "…"
+
+
+def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int = 0) -> str:
+    """One line of counts by verdict, then the next command to type."""
+    counts = record.counts()
+    parts = [f"{counts[v.value]} {v.value}" for v in VERDICT_ORDER if counts[v.value]]
+    summary = record.summary()
+    stats = f"{summary['keys']} keys in {summary['wall_s']:.1f}s, {record.calls} calls, {record.cache_hits} cached"
+    cost = summary["cost_usd"]
+    if record.calls:
+        stats += ", cost unknown" if cost is None else f", ${cost:.4f}"
+    line = f"{', '.join(parts) or 'nothing to run'} ({stats})"
+    if snapshots_written:
+        line += f"; {snapshots_written} snapshot file(s) written"
+    return f"{line}\n{_next_step(record, counts, exit_code)}"
+
+
+def _next_step(record: RunRecord, counts: dict[str, int], exit_code: int) -> str:
+    if record.interrupted:
+        return "interrupted: finished calls are cached; run again to resume"
+    if counts["error"]:
+        return "provider errors: fix the cause above, then run again (finished calls are cached)"
+    if record.ci and counts["new"]:
+        return "new keys have no committed snapshot: run `prompttest run` locally and commit snapshots/"
+    if exit_code:
+        return "fix the prompt or the checks, or accept the new outputs with `prompttest run -u`"
+    pending = counts["changed"] + counts["improved"] + (counts["obsolete"] if not record.update else 0)
+    if pending and not record.update and not record.ci:
+        return f"{pending} pending change(s): accept them with `prompttest run -u`"
+    if counts["new"] and not record.ci:
+        return "new snapshot entries written: look at `git diff snapshots/` and commit them"
+    return "all good"

@@ -1,0 +1,155 @@
+"""Answer every job's call: from the cache, else from its provider, N calls in flight.
+
+litellm is imported (by `providers.load_litellm`) only when a call misses the cache,
+so a fully cached run never pays for its import.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from .cache import ResponseCache
+from .model import Call, Job, Output
+from .providers import ProviderError, RetryPolicy, complete
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A call's output, or the error that ended it, and what it cost to get."""
+
+    output: Output | None
+    error: str | None = None
+    attempts: int = 0
+
+
+@dataclass
+class Tally:
+    """Counters for the run record."""
+
+    calls: int = 0  # requests sent, retries included
+    cache_hits: int = 0
+
+
+def answer_jobs(
+    jobs: Sequence[Job],
+    *,
+    cache: ResponseCache,
+    concurrency: int,
+    offline: bool,
+    timeout_s: float,
+    max_attempts: int,
+    redact: Callable[[str], str],
+    on_progress: ProgressFn | None = None,
+) -> tuple[dict[str, Answer], Tally]:
+    """Answers by cache key. Identical calls (same cache key) are made once."""
+    calls: dict[str, Call] = {}
+    for job in jobs:
+        calls.setdefault(job.call.cache_key(), job.call)
+    answers: dict[str, Answer] = {}
+    tally = Tally()
+    misses: dict[str, Call] = {}
+    for key, call in calls.items():
+        cached = cache.get(call)
+        if cached is not None:
+            answers[key] = Answer(cached)
+            tally.cache_hits += 1
+        elif offline:
+            answers[key] = Answer(None, error=_offline_miss(call))
+        else:
+            misses[key] = call
+    progress = _Progress(len(calls), len(answers), on_progress)
+    if misses:
+        asyncio.run(
+            _call_all(
+                misses,
+                answers=answers,
+                tally=tally,
+                cache=cache,
+                concurrency=concurrency,
+                timeout_s=timeout_s,
+                max_attempts=max_attempts,
+                redact=redact,
+                progress=progress,
+            )
+        )
+    return answers, tally
+
+
+class _Progress:
+    def __init__(self, total: int, done: int, report: ProgressFn | None) -> None:
+        self.total, self.done, self.report = total, done, report
+        self.tick(0)
+
+    def tick(self, n: int = 1) -> None:
+        self.done += n
+        if self.report is not None:
+            self.report(self.done, self.total)
+
+
+def _offline_miss(call: Call) -> str:
+    first = next((m.get("content", "") for m in call.messages if m.get("role") == "user"), "")
+    return (
+        f"--offline: no cached answer for {call.model} "
+        f"(prompt {str(first)[:60]!r}); run once without --offline to fill the cache"
+    )
+
+
+async def _call_all(
+    misses: dict[str, Call],
+    *,
+    answers: dict[str, Answer],
+    tally: Tally,
+    cache: ResponseCache,
+    concurrency: int,
+    timeout_s: float,
+    max_attempts: int,
+    redact: Callable[[str], str],
+    progress: _Progress,
+) -> None:
+    policy = RetryPolicy(timeout_s=timeout_s, max_attempts=max_attempts)
+    slots = asyncio.Semaphore(max(1, concurrency))
+    # A model that answered 401/403/404 will answer every call the same: stop calling it.
+    refused: dict[tuple[str, str | None], str] = {}
+
+    async def one(key: str, call: Call) -> None:
+        async with slots:
+            target = (call.model, call.api_base)
+            if target in refused:
+                answers[key] = Answer(None, error=f"not called: {refused[target]}")
+            else:
+                answers[key] = await _call_one(call, policy, cache, tally, redact, refused)
+        progress.tick()
+
+    await asyncio.gather(*(one(key, call) for key, call in misses.items()))
+
+
+async def _call_one(
+    call: Call,
+    policy: RetryPolicy,
+    cache: ResponseCache,
+    tally: Tally,
+    redact: Callable[[str], str],
+    refused: dict[tuple[str, str | None], str],
+) -> Answer:
+    try:
+        output, attempts = await complete(call, policy)
+    except ProviderError as error:
+        tally.calls += error.attempts
+        message = redact(f"{call.model}: {error.message} (after {error.attempts} attempt(s))")
+        if error.fatal_for_target:
+            refused[(call.model, call.api_base)] = message
+        return Answer(None, error=message, attempts=error.attempts)
+    tally.calls += attempts
+    output = Output(
+        text=redact(output.text),
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+        cost_usd=output.cost_usd,
+        latency_ms=output.latency_ms,
+    )
+    cache.put(call, output)
+    return Answer(output, attempts=attempts)

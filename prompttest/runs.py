@@ -1,0 +1,111 @@
+"""Run records: everything one run produced, under `.prompttest/runs/`, for later commands."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import PromptTestError
+from .model import Result, Verdict
+from .snapshots import atomic_write
+
+RECORD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run: its results (obsolete snapshot entries included) and how it went."""
+
+    id: str
+    started_at: str
+    wall_s: float
+    results: tuple[Result, ...]
+    ci: bool = False
+    update: bool = False
+    calls: int = 0  # provider requests sent, retries included
+    cache_hits: int = 0
+    interrupted: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        """How many keys got each verdict (every verdict listed, zeros included)."""
+        counted = Counter(result.verdict for result in self.results)
+        return {verdict.value: counted.get(verdict, 0) for verdict in Verdict}
+
+    def summary(self) -> dict[str, Any]:
+        fresh = [r for r in self.results if r.output is not None]
+        costs = [r.cost_usd for r in fresh if not r.cached]
+        return {
+            "keys": len(self.results),
+            "verdicts": self.counts(),
+            "passed": sum(1 for r in self.results if r.passed and r.verdict is not Verdict.OBSOLETE),
+            "tokens": {
+                "prompt": sum(r.prompt_tokens or 0 for r in fresh),
+                "completion": sum(r.completion_tokens or 0 for r in fresh),
+            },
+            # Spend of this run (cache hits cost nothing); None when any price is unknown.
+            "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),  # type: ignore[misc]
+            "calls": self.calls,
+            "cache_hits": self.cache_hits,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": RECORD_VERSION,
+            "id": self.id,
+            "started_at": self.started_at,
+            "ci": self.ci,
+            "update": self.update,
+            "interrupted": self.interrupted,
+            "options": self.options,
+            "summary": self.summary(),
+            "results": [result.to_dict() for result in self.results],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunRecord:
+        summary = data.get("summary", {})
+        return cls(
+            id=data["id"],
+            started_at=data["started_at"],
+            wall_s=float(summary.get("wall_s", 0.0)),
+            results=tuple(Result.from_dict(item) for item in data["results"]),
+            ci=bool(data.get("ci")),
+            update=bool(data.get("update")),
+            calls=int(summary.get("calls", 0)),
+            cache_hits=int(summary.get("cache_hits", 0)),
+            interrupted=bool(data.get("interrupted")),
+            options=dict(data.get("options") or {}),
+        )
+
+
+def write_run(runs_dir: Path, record: RunRecord) -> Path:
+    """Write the record as `<id>.json`, atomically."""
+    path = runs_dir / f"{record.id}.json"
+    atomic_write(path, json.dumps(record.to_dict(), indent=1, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_run(path: Path) -> RunRecord:
+    """Load a run record; a broken one is a clear error, not a traceback."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        return RunRecord.from_dict(data)
+    except FileNotFoundError:
+        raise PromptTestError(f"no run record at {path}", hint="run `prompttest run` first") from None
+    except (ValueError, KeyError, TypeError) as exc:
+        raise PromptTestError(
+            f"not a readable run record ({type(exc).__name__}: {exc})",
+            file=str(path),
+            hint="run records are written by `prompttest run`; delete this one",
+        ) from None
+
+
+def latest_run(runs_dir: Path) -> Path | None:
+    """The newest run record (ids sort by time)."""
+    records = sorted(runs_dir.glob("*.json")) if runs_dir.exists() else []
+    return records[-1] if records else None

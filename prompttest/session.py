@@ -1,0 +1,284 @@
+"""`prompttest run` as plain Python: suite files in, a RunRecord out, snapshots updated.
+
+suite files -> jobs -> answers (cache | provider) -> checks -> verdicts
+-> snapshots (locally) -> run record
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .cache import ResponseCache
+from .checks import run_check
+from .config import Project
+from .model import CheckContext, CheckResult, Job, Result, Suite, Target, Verdict
+from .runner import Answer, ProgressFn, answer_jobs
+from .runs import RunRecord, write_run
+from .secrets import Redactor
+from .snapshots import Entry, read_snapshot, snapshot_path, write_snapshot
+from .suite import expand, load_suites
+from .verdicts import Baseline, Outcome, decide, flags, is_failure
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What `prompttest run` was asked to do. Unset values come from the project settings."""
+
+    paths: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+    api_base: str | None = None
+    update: bool = False
+    ci: bool = False
+    strict: bool = False
+    concurrency: int | None = None
+    timeout: float | None = None
+    retries: int | None = None
+    use_cache: bool = True
+    offline: bool = False
+    filters: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The suites and the jobs a run would make, and whether it covers whole suites."""
+
+    suites: tuple[Suite, ...]
+    jobs: tuple[Job, ...]
+    complete: bool  # no filter, no model override: obsolete entries can be told
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its record, where it was written, which snapshot files changed."""
+
+    record: RunRecord
+    record_path: Path | None
+    snapshots_written: list[Path] = field(default_factory=list)
+
+
+def plan(project: Project, options: RunOptions) -> Plan:
+    """Load and validate every suite, then expand it into jobs (nothing is called)."""
+    paths = list(options.paths) or [str(p) for p in project.suite_paths()]
+    suites = load_suites(paths)
+    override = tuple(
+        Target(id=model, model=model, api_base=options.api_base) for model in options.models
+    ) or None
+    default = Target(id=project.settings.target, model=project.settings.target)
+    jobs = [
+        job
+        for suite in suites
+        for job in expand(suite, targets_override=override, default_target=default)
+        if _selected(job.key, options.filters)
+    ]
+    complete = not options.filters and override is None
+    return Plan(suites=tuple(suites), jobs=tuple(jobs), complete=complete)
+
+
+def _selected(key: str, patterns: Sequence[str]) -> bool:
+    if not patterns:
+        return True
+    return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, f"*{p}*") for p in patterns)
+
+
+def run(
+    project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None
+) -> RunOutcome:
+    """Run the suites; write snapshots (unless in CI) and a run record."""
+    started = time.time()
+    the_plan = plan(project, options)
+    # Read every snapshot before calling anything: a broken one must stop the run early.
+    baselines = {
+        suite.name: read_snapshot(snapshot_path(project.snapshots_dir, suite.name))
+        for suite in the_plan.suites
+    }
+    settings = project.settings
+    redact = Redactor()
+    cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
+    try:
+        answers, tally = answer_jobs(
+            the_plan.jobs,
+            cache=cache,
+            concurrency=options.concurrency or settings.concurrency,
+            offline=options.offline,
+            timeout_s=options.timeout or settings.timeout,
+            max_attempts=(options.retries if options.retries is not None else settings.retries) + 1,
+            redact=redact,
+            on_progress=on_progress,
+        )
+    finally:
+        cache.close()
+    results = [
+        _result(job, answers[job.call.cache_key()], baselines[job.suite].get(_entry_name(job)))
+        for job in the_plan.jobs
+    ]
+    if the_plan.complete:
+        results += _obsolete(the_plan, baselines)
+    record = RunRecord(
+        id=_run_id(started),
+        started_at=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        wall_s=time.time() - started,
+        results=tuple(results),
+        ci=options.ci,
+        update=options.update,
+        calls=tally.calls,
+        cache_hits=tally.cache_hits,
+        options=_recorded_options(options),
+    )
+    written: list[Path] = []
+    if not options.ci:
+        written = _write_snapshots(project, the_plan, record, baselines, update=options.update)
+    record_path = write_run(project.runs_dir, record)
+    return RunOutcome(record=record, record_path=record_path, snapshots_written=written)
+
+
+def _entry_name(job: Job) -> str:
+    return f"{job.case}@{job.target}"
+
+
+def _result(job: Job, answer: Answer, entry: Entry | None) -> Result:
+    baseline = entry.baseline() if entry else None
+    common = dict(
+        suite=job.suite,
+        case=job.case,
+        target=job.target,
+        model=job.call.model,
+        request=job.call.request_hash(),
+        attempts=answer.attempts,
+        known_failing=bool(entry and entry.known_failing),
+        snapshot_output=entry.output if entry else None,
+        snapshot_checks=dict(entry.checks) if entry else None,
+        suite_path=job.suite_path,
+        case_file=job.case_file,
+        case_line=job.case_line,
+    )
+    output = answer.output
+    if output is None:
+        verdict = decide(baseline, Outcome(output=None, error=answer.error))
+        return Result(verdict=verdict, output=None, error=answer.error, **common)  # type: ignore[arg-type]
+    context = CheckContext(
+        vars=job.vars,
+        model=job.call.model,
+        latency_ms=output.latency_ms,
+        cost_usd=output.cost_usd,
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+    )
+    checks = tuple(run_check(spec, output.text, context) for spec in job.checks)
+    verdict = decide(baseline, Outcome(output=output.text, checks=_outcomes(checks)))
+    return Result(
+        verdict=verdict,
+        output=output.text,
+        checks=checks,
+        flags=flags(baseline, model=job.call.model, request=job.call.request_hash()),
+        latency_ms=output.latency_ms,
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+        cost_usd=output.cost_usd,
+        cached=output.cached,
+        **common,  # type: ignore[arg-type]
+    )
+
+
+def _outcomes(checks: Sequence[CheckResult]) -> dict[str, bool]:
+    return {check.label: check.passed for check in checks}
+
+
+def _obsolete(the_plan: Plan, baselines: dict[str, dict[str, Entry]]) -> list[Result]:
+    """Snapshot entries that no key of this run produces any more."""
+    live = {(job.suite, _entry_name(job)) for job in the_plan.jobs}
+    found = []
+    for suite in the_plan.suites:
+        for name, entry in sorted(baselines[suite.name].items()):
+            if (suite.name, name) not in live:
+                found.append(
+                    Result(
+                        suite=suite.name,
+                        case=entry.case,
+                        target=entry.target,
+                        model=entry.model,
+                        verdict=Verdict.OBSOLETE,
+                        output=None,
+                        snapshot_output=entry.output,
+                        snapshot_checks=dict(entry.checks),
+                        suite_path=suite.path,
+                    )
+                )
+    return found
+
+
+def _write_snapshots(
+    project: Project,
+    the_plan: Plan,
+    record: RunRecord,
+    baselines: dict[str, dict[str, Entry]],
+    *,
+    update: bool,
+) -> list[Path]:
+    """New keys are always written locally; everything else only with --update."""
+    written = []
+    for suite in the_plan.suites:
+        entries = dict(baselines[suite.name])
+        for result in record.results:
+            if result.suite != suite.name or result.error is not None:
+                continue
+            name = f"{result.case}@{result.target}"
+            if result.verdict is Verdict.OBSOLETE:
+                if update:
+                    entries.pop(name, None)
+            elif update or result.verdict is Verdict.NEW:
+                entries[name] = _entry_from(result)
+        path = snapshot_path(project.snapshots_dir, suite.name)
+        if write_snapshot(path, suite.name, entries):
+            written.append(path)
+    return written
+
+
+def _entry_from(result: Result) -> Entry:
+    assert result.output is not None
+    return Entry(
+        case=result.case,
+        target=result.target,
+        model=result.model,
+        request=result.request,
+        output=result.output,
+        checks=_outcomes(result.checks),
+        known_failing=result.known_failing,
+    )
+
+
+def exit_code(record: RunRecord, *, strict: bool = False) -> int:
+    """0 all good, 1 regressions or failing checks, 3 provider errors."""
+    if any(r.verdict is Verdict.ERROR for r in record.results):
+        return EXIT_PROVIDER
+    for result in record.results:
+        if not result.passed and not result.known_failing:
+            return EXIT_FAILED  # a failing check fails the run, whatever its verdict
+        # With --update every verdict was accepted into the snapshots.
+        if not record.update and is_failure(
+            result.verdict, ci=record.ci, strict=strict, known_failing=result.known_failing
+        ):
+            return EXIT_FAILED
+    return EXIT_OK
+
+
+def _run_id(started: float) -> str:
+    stamp = datetime.fromtimestamp(started, timezone.utc).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{int(started * 1e6) % 1_000_000:06d}"
+
+
+def _recorded_options(options: RunOptions) -> dict[str, object]:
+    return {
+        "paths": list(options.paths),
+        "models": list(options.models),
+        "api_base": options.api_base,
+        "strict": options.strict,
+        "filters": list(options.filters),
+        "offline": options.offline,
+        "use_cache": options.use_cache,
+    }

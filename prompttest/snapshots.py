@@ -1,0 +1,185 @@
+"""Read and atomically write `snapshots/<suite>.yaml`, built to read well in a PR diff.
+
+One file per suite; entries keyed `case@target`, sorted by case then target; multi-line
+outputs as literal blocks; no volatile fields (latency, cost, timestamps); the same
+entries always give the same bytes, and a file whose bytes would not change is not
+touched.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import SnapshotError
+from .verdicts import Baseline
+from .yamlsource import load_yaml_file
+
+HEADER = (
+    "# prompttest snapshot: the accepted outputs of suite '{suite}'.\n"
+    "# Written by `prompttest run`; accept changes with `prompttest run -u`.\n"
+    "# Set `known_failing: true` on an entry to stop its failing checks from failing CI.\n"
+)
+PASS, FAIL = "pass", "fail"
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One snapshot entry: the accepted result of `case@target`."""
+
+    case: str
+    target: str
+    model: str
+    request: str
+    output: str
+    checks: Mapping[str, bool]
+    known_failing: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.case}@{self.target}"
+
+    def baseline(self) -> Baseline:
+        return Baseline(
+            output=self.output,
+            checks=dict(self.checks),
+            model=self.model,
+            request=self.request,
+            known_failing=self.known_failing,
+        )
+
+    def to_yaml_data(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"model": self.model, "request": self.request}
+        if self.known_failing:
+            data["known_failing"] = True
+        data["output"] = self.output
+        data["checks"] = {label: PASS if ok else FAIL for label, ok in self.checks.items()}
+        return data
+
+
+def snapshot_path(snapshots_dir: Path, suite: str) -> Path:
+    return snapshots_dir / f"{suite}.yaml"
+
+
+def read_snapshot(path: Path) -> dict[str, Entry]:
+    """The entries of one snapshot file, by `case@target`; {} when there is none."""
+    if not path.exists():
+        return {}
+    _refuse_merge_conflict(path)
+    data, lines = load_yaml_file(path, error=SnapshotError)
+    if data is None:
+        return {}
+    hint = "restore it with `git checkout -- FILE` or delete it and re-run with -u"
+    if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
+        raise SnapshotError(
+            "not a prompttest snapshot (expected a mapping with `results`)",
+            file=str(path), line=1, hint=hint,
+        )
+    entries: dict[str, Entry] = {}
+    for name, raw in (data.get("results") or {}).items():
+        line = lines.get(("results", name))
+        entries[str(name)] = _entry(str(name), raw, file=str(path), line=line, hint=hint)
+    return entries
+
+
+def _refuse_merge_conflict(path: Path) -> None:
+    """Git conflict markers are the likeliest corruption of a committed snapshot."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if line.startswith(("<<<<<<< ", "=======\n", ">>>>>>> ")):
+                raise SnapshotError(
+                    "unresolved git merge conflict in a snapshot",
+                    file=str(path),
+                    line=number,
+                    hint="resolve it (keep either side), or take one side and re-run with -u",
+                )
+
+
+def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> Entry:
+    def broken(what: str) -> SnapshotError:
+        return SnapshotError(f"snapshot entry '{name}': {what}", file=file, line=line, hint=hint)
+
+    case, sep, target = name.partition("@")
+    if not sep or not case or not target:
+        raise broken("the name must be `case@target`")
+    if not isinstance(raw, dict):
+        raise broken("must be a mapping")
+    output = raw.get("output")
+    checks = raw.get("checks") or {}
+    if not isinstance(output, str):
+        raise broken("`output` must be a string")
+    if not isinstance(checks, dict) or any(v not in (PASS, FAIL) for v in checks.values()):
+        raise broken("`checks` must map each check to `pass` or `fail`")
+    return Entry(
+        case=case,
+        target=target,
+        model=str(raw.get("model", "")),
+        request=str(raw.get("request", "")),
+        output=output,
+        checks={str(label): value == PASS for label, value in checks.items()},
+        known_failing=raw.get("known_failing") is True,
+    )
+
+
+def render_snapshot(suite: str, entries: Mapping[str, Entry]) -> str:
+    """The exact text of a snapshot file: header, then entries sorted by case, target."""
+    ordered = sorted(entries.values(), key=lambda e: (e.case, e.target))
+    body = {"suite": suite, "results": {e.name: e.to_yaml_data() for e in ordered}}
+    text = yaml.dump(
+        body,
+        Dumper=_SnapshotDumper,
+        sort_keys=False,
+        allow_unicode=True,
+        width=1_000_000,  # never fold long lines: a folded line diffs badly
+        default_flow_style=False,
+    )
+    return HEADER.format(suite=suite) + text
+
+
+def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool:
+    """Write atomically; an empty set removes the file. Returns True if anything changed."""
+    if not entries:
+        if path.exists():
+            path.unlink()
+            return True
+        return False
+    text = render_snapshot(suite, entries)
+    if path.exists() and path.read_text(encoding="utf-8") == text:
+        return False
+    atomic_write(path, text)
+    return True
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+class _SnapshotDumper(yaml.SafeDumper):
+    """Multi-line strings as literal blocks; everything else as PyYAML decides."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    if "\n" in value:
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
+
+
+_SnapshotDumper.add_representer(str, _represent_str)

@@ -1,0 +1,85 @@
+"""The verdict table of PRODUCT.md as pure functions: a new result against its snapshot."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from .model import Verdict
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The accepted result of a key, as its snapshot entry holds it."""
+
+    output: str
+    checks: Mapping[str, bool]
+    model: str = ""
+    request: str = ""
+    known_failing: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What this run produced for a key: an output and its check outcomes, or an error."""
+
+    output: str | None
+    checks: Mapping[str, bool] = field(default_factory=dict)
+    error: str | None = None
+
+
+def decide(baseline: Baseline | None, outcome: Outcome) -> Verdict:
+    """One row of the verdict table. Order matters: the first row that applies wins."""
+    if outcome.error is not None:
+        return Verdict.ERROR
+    if baseline is None:
+        return Verdict.NEW
+    regressed = improved = failing = False
+    for label, passed in outcome.checks.items():
+        before = baseline.checks.get(label)
+        if before is True and not passed:
+            regressed = True
+        elif before is False and passed:
+            improved = True
+        elif not passed:
+            # failed before too, or a check the snapshot did not have yet
+            failing = True
+    if regressed:
+        return Verdict.REGRESSED
+    if improved:
+        return Verdict.IMPROVED
+    if failing:
+        return Verdict.FAILING
+    if outcome.output != baseline.output:
+        return Verdict.CHANGED
+    return Verdict.UNCHANGED
+
+
+def flags(baseline: Baseline | None, *, model: str, request: str) -> tuple[str, ...]:
+    """Notes that explain a verdict: what changed in the call since the snapshot."""
+    if baseline is None:
+        return ()
+    notes = []
+    if baseline.request and baseline.request != request:
+        notes.append("prompt changed")
+    if baseline.model and baseline.model != model:
+        notes.append("model changed")
+    return tuple(notes)
+
+
+def is_failure(
+    verdict: Verdict, *, ci: bool, strict: bool = False, known_failing: bool = False
+) -> bool:
+    """Does this verdict make the run fail (exit 1, or 3 for errors)?
+
+    `new` fails only the CI gate: snapshots must be committed; locally they are written.
+    """
+    if verdict in (Verdict.REGRESSED, Verdict.ERROR):
+        return True
+    if verdict is Verdict.NEW:
+        return ci
+    if verdict is Verdict.FAILING:
+        return not known_failing
+    if verdict in (Verdict.CHANGED, Verdict.INCONCLUSIVE):
+        return strict
+    return False

@@ -1,0 +1,280 @@
+"""Safe YAML loading that remembers the line every value came from.
+
+The document is only *composed* (a tree of plain nodes) by PyYAML's safe loader; we
+turn nodes into dicts, lists, strings, numbers, booleans and None ourselves, so no
+tag can ever construct an object. Along the way we record the 1-based line of every
+node under its path (`("cases", 2, "expect", 0)`), refuse duplicate keys, and bound
+alias expansion so a "billion laughs" document is refused instead of eating memory.
+
+Used for suite files and snapshot files alike, so the error class is a parameter.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from prompttest.errors import PromptTestError, SuiteError
+
+YamlPath = tuple[str | int, ...]
+Lines = dict[YamlPath, int]
+
+MAX_ALIASES = 100
+MAX_DEPTH = 200
+
+# The C composer is much faster; on a syntax error we re-parse with the pure-Python
+# one, whose messages name the offending character or alias.
+_FAST_LOADER: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+_T = "tag:yaml.org,2002:"
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+_SYNTAX_HINTS = {
+    "\\t": "indent with spaces: YAML does not allow tabs",
+    "mapping values are not allowed": "quote text that contains ': ' (colon, space)",
+    "found undefined alias": "an *alias must refer to an &anchor defined above it",
+}
+
+
+def load_yaml(
+    text: str,
+    *,
+    file: str,
+    error: type[PromptTestError] = SuiteError,
+    first_line: int = 1,
+) -> tuple[Any, Lines]:
+    """Parse one YAML document into plain data plus a path -> line map.
+
+    `first_line` shifts the reported lines, for YAML embedded in another file (a CSV
+    cell). An empty document gives `None`.
+    """
+    try:
+        root = yaml.compose(text, Loader=_FAST_LOADER)
+    except yaml.YAMLError as exc:
+        raise _syntax_error(
+            text, exc, file=file, error=error, first_line=first_line
+        ) from None
+    except RecursionError:
+        raise error("the YAML document is nested too deeply", file=file) from None
+    lines: Lines = {}
+    if root is None:
+        return None, lines
+    converter = _Converter(file=file, error=error, first_line=first_line, lines=lines)
+    return converter.convert(root, (), (0, 0), 0), lines
+
+
+def load_yaml_file(
+    path: str | Path, *, error: type[PromptTestError] = SuiteError
+) -> tuple[Any, Lines]:
+    """Read and parse a UTF-8 YAML file; unreadable files raise `error` too."""
+    file = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
+        raise error(f"no such file: {file}", file=file) from None
+    except OSError as exc:
+        raise error(f"cannot read {file}: {exc.strerror or exc}", file=file) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise error(
+            "the file is not UTF-8 text", file=file, line=line, hint="save it as UTF-8"
+        ) from None
+    return load_yaml(text, file=file, error=error)
+
+
+def line_of(lines: Lines, path: YamlPath) -> int | None:
+    """The line of `path`, or of its nearest ancestor that has one."""
+    for end in range(len(path), -1, -1):
+        line = lines.get(path[:end])
+        if line is not None:
+            return line
+    return None
+
+
+def _syntax_error(
+    text: str,
+    exc: yaml.YAMLError,
+    *,
+    file: str,
+    error: type[PromptTestError],
+    first_line: int,
+) -> PromptTestError:
+    """One-line error for a YAML syntax problem, with the line it was found on."""
+    if _FAST_LOADER is not yaml.SafeLoader:
+        try:
+            yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as better:
+            exc = better
+        except RecursionError:
+            pass
+    line: int | None = None
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + first_line if mark is not None else None
+        problem = exc.problem or exc.context or "syntax error"
+        if exc.context and exc.problem:
+            problem = f"{problem} ({exc.context})"
+    elif isinstance(exc, yaml.reader.ReaderError):
+        line = text[: exc.position].count("\n") + first_line
+        problem = f"character {exc.character!r} is not allowed in YAML"
+    else:
+        problem = str(exc)
+    problem = " ".join(str(problem).split())
+    hint = next((h for key, h in _SYNTAX_HINTS.items() if key in problem), None)
+    return error(f"invalid YAML: {problem}", file=file, line=line, hint=hint)
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_T) :] if tag.startswith(_T) else tag
+
+
+class _Converter:
+    """Turns composed nodes into plain data, recording lines and counting aliases."""
+
+    def __init__(
+        self, *, file: str, error: type[PromptTestError], first_line: int, lines: Lines
+    ) -> None:
+        self.file = file
+        self.error = error
+        self.first_line = first_line
+        self.lines = lines
+        # A node is first reached through its defining edge (anchors come before
+        # aliases); reaching it through any other edge is following an alias. Edges
+        # inside an expanded subtree are the original ones, so only aliases count.
+        self.first_edge: dict[int, tuple[int, int]] = {}
+        self.aliases = 0
+        self.origin: int | None = None  # line of the outermost alias being expanded
+        self.active: set[int] = set()
+
+    def line(self, node: yaml.Node) -> int:
+        return int(node.start_mark.line) + self.first_line
+
+    def fail(
+        self, message: str, node: yaml.Node, hint: str | None = None
+    ) -> PromptTestError:
+        return self.error(message, file=self.file, line=self.line(node), hint=hint)
+
+    def convert(
+        self, node: yaml.Node, path: YamlPath, edge: tuple[int, int], depth: int
+    ) -> Any:
+        ident = id(node)
+        is_alias = self.first_edge.setdefault(ident, edge) != edge
+        if is_alias:
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise self.error(
+                    f"too many YAML aliases: more than {MAX_ALIASES} *alias uses",
+                    file=self.file,
+                    line=self.origin or self.alias_line(path),
+                    hint="aliases are bounded to refuse 'billion laughs' documents; "
+                    "write the repeated values out",
+                )
+        if ident in self.active:
+            raise self.fail("a YAML alias refers to a value that contains itself", node)
+        if depth > MAX_DEPTH:
+            raise self.fail("the YAML document is nested too deeply", node)
+        outermost = is_alias and self.origin is None
+        if outermost:
+            self.origin = self.alias_line(path)
+        self.lines.setdefault(path, self.line(node))
+        self.active.add(ident)
+        try:
+            return self.node_value(node, path, depth)
+        finally:
+            self.active.discard(ident)
+            if outermost:
+                self.origin = None
+
+    def alias_line(self, path: YamlPath) -> int | None:
+        """Where an alias is written: its key's line, or its list's line."""
+        if path and isinstance(path[-1], int):
+            return self.lines.get(path[:-1])
+        return self.lines.get(path)
+
+    def node_value(self, node: yaml.Node, path: YamlPath, depth: int) -> Any:
+        if isinstance(node, yaml.ScalarNode):
+            return self.scalar(node)
+        if isinstance(node, yaml.SequenceNode) and node.tag == _T + "seq":
+            return [
+                self.convert(child, path + (i,), (id(node), i), depth + 1)
+                for i, child in enumerate(node.value)
+            ]
+        if isinstance(node, yaml.MappingNode) and node.tag == _T + "map":
+            return self.mapping(node, path, depth)
+        raise self.fail(f"unsupported YAML tag '{_short_tag(node.tag)}'", node)
+
+    def scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag in (_T + "str", _T + "timestamp"):  # dates stay text: data is JSON-like
+            return node.value
+        if tag == _T + "null":
+            return None
+        if tag == _T + "bool":
+            return _CONSTRUCTOR.construct_yaml_bool(node)
+        if tag == _T + "int":
+            return _CONSTRUCTOR.construct_yaml_int(node)
+        if tag == _T + "float":
+            return _CONSTRUCTOR.construct_yaml_float(node)
+        raise self.fail(f"unsupported YAML tag '{_short_tag(tag)}'", node)
+
+    def key(self, node: yaml.Node) -> str:
+        if isinstance(node, yaml.ScalarNode):
+            return str(node.value)  # keys are always the text as written
+        if isinstance(node, yaml.MappingNode):
+            raise self.fail(
+                "a '{' starts a YAML mapping here, so this text is not a string",
+                node,
+                hint="quote text that starts with a placeholder: "
+                'prompt: "{{ question }}"',
+            )
+        raise self.fail("a mapping key must be plain text", node)
+
+    def mapping(
+        self, node: yaml.MappingNode, path: YamlPath, depth: int
+    ) -> dict[str, Any]:
+        ident = id(node)
+        merged: dict[str, tuple[Any, int]] = {}  # key -> (value, line)
+        result: dict[str, Any] = {}
+        key_lines: dict[str, int] = {}
+        for i, (key_node, value_node) in enumerate(node.value):
+            if key_node.tag == _T + "merge":  # `<<: *defaults`; explicit keys win
+                self.merge(value_node, path, (ident, i), depth, merged)
+                continue
+            key = self.key(key_node)
+            line = self.line(key_node)
+            if key in key_lines:
+                raise self.fail(
+                    f"duplicate key '{key}' (first on line {key_lines[key]})", key_node
+                )
+            key_lines[key] = line
+            self.lines[path + (key,)] = line
+            result[key] = self.convert(value_node, path + (key,), (ident, i), depth + 1)
+        for key, (value, line) in merged.items():
+            if key not in result:
+                result[key] = value
+                key_lines[key] = line
+        for key, line in key_lines.items():  # a later `<<` must not move explicit keys
+            self.lines[path + (key,)] = line
+        return result
+
+    def merge(
+        self,
+        node: yaml.Node,
+        path: YamlPath,
+        edge: tuple[int, int],
+        depth: int,
+        merged: dict[str, tuple[Any, int]],
+    ) -> None:
+        """Collect `<<: *a` or `<<: [*a, *b]` into `merged`; earlier sources win."""
+        sources = node.value if isinstance(node, yaml.SequenceNode) else [node]
+        for j, source in enumerate(sources):
+            source_edge = edge if source is node else (id(node), j)
+            value = self.convert(source, path, source_edge, depth + 1)
+            if not isinstance(value, dict):
+                raise self.fail("'<<' merges a mapping or a list of mappings", source)
+            for key, item in value.items():
+                if key not in merged:
+                    merged[key] = (item, self.lines.get(path + (key,), 0))

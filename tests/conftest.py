@@ -1,0 +1,99 @@
+"""Shared pytest fixtures for prompttest's tests."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from fake_server import FakeServer
+
+from prompttest.cli import main
+
+# litellm must never fetch its price map from the internet, whoever imports it first.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# --------------------------------------------------------------------------- fake_server
+
+
+@pytest.fixture(scope="session")
+def _fake_server_process() -> Iterator[FakeServer]:
+    """One FakeServer for the whole session (started once: tests only reset it)."""
+    server = FakeServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_server(_fake_server_process: FakeServer) -> Iterator[FakeServer]:
+    """A real OpenAI-compatible HTTP server on 127.0.0.1, reset for this test.
+
+    ``fake_server.url`` is the ``api_base`` (``http://127.0.0.1:PORT/v1``); set
+    ``reply``/``latency`` or call ``script(...)`` (see tests/fake_server.py).
+    Script, requests, count, latency and reply are reset before and after each test.
+    """
+    server = _fake_server_process
+    if not server.running:  # a test stopped it: bring it back for the next ones
+        server.start()
+    server.reset()
+    yield server
+    server.reset()
+
+
+# --------------------------------------------------------------------------- project
+
+
+class Project:
+    """A throwaway prompttest project in tmp_path, driven through the real CLI."""
+
+    def __init__(self, root: Path, server: FakeServer) -> None:
+        self.root = root
+        self.server = server
+        (root / "suites").mkdir()
+        (root / "pyproject.toml").write_text("[tool.prompttest]\n")
+
+    def suite(self, name: str, text: str) -> Path:
+        """Write suites/<name>.yaml; `{api_base}` in the text becomes the fake server's URL."""
+        path = self.root / "suites" / f"{name}.yaml"
+        path.write_text(textwrap.dedent(text).replace("{api_base}", self.server.url))
+        return path
+
+    def run(self, *args: str, capsys: pytest.CaptureFixture[str]) -> Outcome:
+        """`prompttest ARGS` in-process; returns exit code and output."""
+        capsys.readouterr()
+        with pytest.raises(SystemExit) as done:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return Outcome(int(done.value.code or 0), out, err)
+
+    def tree(self, *, include_state: bool = False) -> dict[str, bytes]:
+        """Every file below the root with its bytes (the state folder left out by default)."""
+        files = {}
+        for path in sorted(self.root.rglob("*")):
+            rel = path.relative_to(self.root).as_posix()
+            if path.is_file() and (include_state or not rel.startswith(".prompttest/")):
+                files[rel] = path.read_bytes()
+        return files
+
+    def snapshot(self, suite: str) -> str:
+        return (self.root / "snapshots" / f"{suite}.yaml").read_text()
+
+
+@dataclass(frozen=True)
+class Outcome:
+    code: int
+    out: str
+    err: str
+
+
+@pytest.fixture
+def project(tmp_path: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Project:
+    """A project folder as the working directory, outside CI, with no provider keys set."""
+    monkeypatch.chdir(tmp_path)
+    for name in list(os.environ):
+        if name == "CI" or name.startswith("PROMPTTEST_") or name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)
+    return Project(tmp_path, fake_server)
