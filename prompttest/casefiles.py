@@ -142,7 +142,7 @@ def _csv_rows(stream: Any, file: str) -> Iterator[_Row]:
                     line=start,
                     hint="quote values that contain commas",
                 )
-            record: dict[str, Any] = dict(zip(header, fields))
+            record: dict[str, Any] = dict(zip(header, fields, strict=False))
             check_lines: Lines = {}
             if record.get("expect", "").strip():
                 record["expect"], check_lines = _expect_cell(

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+
 import click
 
 from . import __version__
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
 from .config import Project, load_project
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
 
 TRUTHY = {"1", "true", "yes", "on"}
 

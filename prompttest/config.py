@@ -115,15 +115,15 @@ def _convert(name: str, raw: Any, kind: type, source: str) -> Any:
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             return tuple(str(item).strip() for item in items if str(item).strip())
         if kind is int and not isinstance(raw, bool):
-            value = int(raw)
-            if value < (1 if name == "concurrency" else 0):
+            number = int(raw)
+            if number < (1 if name == "concurrency" else 0):
                 raise ValueError("too small")
-            return value
+            return number
         if kind is float:
-            value = float(raw)
-            if value <= 0:
+            seconds = float(raw)
+            if seconds <= 0:
                 raise ValueError("must be positive")
-            return value
+            return seconds
         if kind is str and isinstance(raw, str) and raw:
             return raw
     except (TypeError, ValueError):

@@ -96,7 +96,7 @@ def vet_cases(suite: Suite) -> None:
     vetted: dict[tuple[str, str], str | None] = {}  # suite checks repeat in every case
     for case, checks in rendered:
         files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
-        for check, file in zip(checks, files):
+        for check, file in zip(checks, files, strict=False):
             key = (check.name, canonical_json(check.value))
             if key not in vetted:
                 vetted[key] = prepare_check(check.name, check.value)

@@ -177,7 +177,7 @@ class CheckResult:
     name: str = ""
 
 
-class Verdict(str, enum.Enum):
+class Verdict(enum.StrEnum):
     """What a result key's new result means against its snapshot."""
 
     UNCHANGED = "unchanged"

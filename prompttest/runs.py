@@ -38,6 +38,7 @@ class RunRecord:
     def summary(self) -> dict[str, Any]:
         fresh = [r for r in self.results if r.output is not None]
         costs = [r.cost_usd for r in fresh if not r.cached]
+        known = [c for c in costs if c is not None]
         return {
             "keys": len(self.results),
             "verdicts": self.counts(),
@@ -47,7 +48,7 @@ class RunRecord:
                 "completion": sum(r.completion_tokens or 0 for r in fresh),
             },
             # Spend of this run (cache hits cost nothing); None when any price is unknown.
-            "cost_usd": None if any(c is None for c in costs) else round(sum(costs), 6),  # type: ignore[misc]
+            "cost_usd": round(sum(known), 6) if len(known) == len(costs) else None,
             "calls": self.calls,
             "cache_hits": self.cache_hits,
             "wall_s": round(self.wall_s, 3),

@@ -9,21 +9,21 @@ from __future__ import annotations
 import fnmatch
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 from .cache import ResponseCache
 from .checks import run_check
 from .config import Project
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
 from .model import CheckContext, CheckResult, Job, Result, Suite, Target, Verdict
 from .runner import Answer, ProgressFn, answer_jobs
 from .runs import RunRecord, write_run
 from .secrets import Redactor
 from .snapshots import Entry, read_snapshot, snapshot_path, write_snapshot
 from .suite import expand, load_suites
-from .verdicts import Baseline, Outcome, decide, flags, is_failure
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
+from .verdicts import Outcome, decide, flags, is_failure
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def run(
         results += _obsolete(the_plan, baselines)
     record = RunRecord(
         id=_run_id(started),
-        started_at=datetime.fromtimestamp(started, timezone.utc).isoformat(timespec="seconds"),
+        started_at=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         wall_s=time.time() - started,
         results=tuple(results),
         ci=options.ci,
@@ -143,11 +143,14 @@ def _entry_name(job: Job) -> str:
 
 def _result(job: Job, answer: Answer, entry: Entry | None) -> Result:
     baseline = entry.baseline() if entry else None
-    common = dict(
+    result = Result(
         suite=job.suite,
         case=job.case,
         target=job.target,
         model=job.call.model,
+        verdict=decide(baseline, Outcome(output=None, error=answer.error)),
+        output=None,
+        error=answer.error,
         request=job.call.request_hash(),
         attempts=answer.attempts,
         known_failing=bool(entry and entry.known_failing),
@@ -159,8 +162,7 @@ def _result(job: Job, answer: Answer, entry: Entry | None) -> Result:
     )
     output = answer.output
     if output is None:
-        verdict = decide(baseline, Outcome(output=None, error=answer.error))
-        return Result(verdict=verdict, output=None, error=answer.error, **common)  # type: ignore[arg-type]
+        return result
     context = CheckContext(
         vars=job.vars,
         model=job.call.model,
@@ -170,18 +172,17 @@ def _result(job: Job, answer: Answer, entry: Entry | None) -> Result:
         completion_tokens=output.completion_tokens,
     )
     checks = tuple(run_check(spec, output.text, context) for spec in job.checks)
-    verdict = decide(baseline, Outcome(output=output.text, checks=_outcomes(checks)))
-    return Result(
-        verdict=verdict,
+    return replace(
+        result,
+        verdict=decide(baseline, Outcome(output=output.text, checks=_outcomes(checks))),
         output=output.text,
         checks=checks,
-        flags=flags(baseline, model=job.call.model, request=job.call.request_hash()),
+        flags=flags(baseline, model=job.call.model, request=result.request),
         latency_ms=output.latency_ms,
         prompt_tokens=output.prompt_tokens,
         completion_tokens=output.completion_tokens,
         cost_usd=output.cost_usd,
         cached=output.cached,
-        **common,  # type: ignore[arg-type]
     )
 
 
@@ -268,7 +269,7 @@ def exit_code(record: RunRecord, *, strict: bool = False) -> int:
 
 
 def _run_id(started: float) -> str:
-    stamp = datetime.fromtimestamp(started, timezone.utc).strftime("%Y%m%dT%H%M%S")
+    stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{int(started * 1e6) % 1_000_000:06d}"
 
 

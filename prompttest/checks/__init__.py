@@ -112,4 +112,4 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
 
 
 # The families register themselves on import; they need the names above, hence at the end.
-from prompttest.checks import metrics, structure, text  # noqa: F401
+from prompttest.checks import metrics, structure, text  # noqa: E402,F401  (registers the families)
