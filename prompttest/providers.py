@@ -120,7 +120,7 @@ async def _attempt(call: Call, policy: RetryPolicy) -> Output:
             ),
             timeout=policy.timeout_s + 5,
         )
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
     except Exception as exc:  # litellm raises many types; classify by status code
         raise classify(exc) from None
