@@ -9,11 +9,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from . import __version__
 from .config import Project, load_project
+
+if TYPE_CHECKING:
+    from .runs import RunRecord
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
 
 TRUTHY = {"1", "true", "yes", "on"}
@@ -61,6 +65,10 @@ def cli() -> None:
 @click.option("--strict", is_flag=True, help="`changed` keys fail too.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Write the JSON report here.")
+@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write a JUnit XML report here (one testcase per result key).")
+@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write a PR-comment-sized Markdown summary here.")
 def run(
     paths: tuple[str, ...],
     models: tuple[str, ...],
@@ -75,6 +83,8 @@ def run(
     filters: tuple[str, ...],
     strict: bool,
     json_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
 ) -> int:
     """Run suites (files or folders; default: suites/) and judge them against the snapshots."""
     from .report.text import render_errors, render_summary, render_table
@@ -101,11 +111,7 @@ def run(
             progress.close()
     record = outcome.record
     code = exit_code(record, strict=strict)
-    if json_path:
-        from .report.jsonreport import render_json
-        from .snapshots import atomic_write
-
-        atomic_write(Path(json_path), render_json(record))
+    _write_reports(record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
     table = render_table(record)
     errors = render_errors(record)
     for block in (table, errors):
@@ -139,6 +145,72 @@ def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[st
     the_plan = plan(_project(), RunOptions(paths=paths, models=models, filters=filters))
     for job in the_plan.jobs:
         click.echo(f"{job.key}\t{job.call.model}")
+    return EXIT_OK
+
+
+@cli.command()
+def review() -> int:
+    """Walk the last run's pending changes: accept, reject or skip each one.
+
+    \b
+    Keys: a accept, r reject, s skip, A/R/S for all that remain, q quit.
+    Decisions are applied once, at the end. Without a terminal, use
+    `prompttest accept` / `prompttest reject`.
+    """
+    from .review import apply, pending_changes, rejected_keys
+    from .review_tty import collect_decisions, keyboard
+    from .runs import last_run, previous_results
+
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise click.UsageError(
+            "review needs a terminal; use `prompttest accept [-k PATTERN]` or "
+            "`prompttest reject [-k PATTERN]` instead"
+        )
+    project = _project()
+    path, record = last_run(project.runs_dir)
+    changes = pending_changes(record, project.snapshots_dir, rejected=rejected_keys(path))
+    if not changes:
+        click.echo(f"nothing to review in run {record.id}")
+        return EXIT_OK
+    previous = previous_results(project.runs_dir, before=record.id, keys={c.key for c in changes})
+    with keyboard() as getchar:
+        decisions = collect_decisions(changes, previous=previous, getchar=getchar)
+    done = apply(changes, decisions, snapshots_dir=project.snapshots_dir, record_path=path)
+    skipped = len(changes) - done.accepted - done.rejected
+    click.echo(f"\n{done.accepted} accepted, {done.rejected} rejected, {skipped} left pending")
+    return EXIT_OK
+
+
+@cli.command()
+@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
+              help="Only keys matching this glob (repeatable). Default: every pending change.")
+def accept(filters: tuple[str, ...]) -> int:
+    """Accept the last run's pending changes into the snapshots (no terminal needed)."""
+    return _decide_all("accept", filters)
+
+
+@cli.command()
+@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
+              help="Only keys matching this glob (repeatable). Default: every pending change.")
+def reject(filters: tuple[str, ...]) -> int:
+    """Drop the last run's pending changes: the snapshots keep what they have."""
+    return _decide_all("reject", filters)
+
+
+def _decide_all(what: str, filters: tuple[str, ...]) -> int:
+    from .review import Decision, apply, pending_changes, rejected_keys
+    from .runs import last_run
+
+    project = _project()
+    path, record = last_run(project.runs_dir)
+    changes = pending_changes(record, project.snapshots_dir, rejected=rejected_keys(path), patterns=filters)
+    decision = Decision(what)
+    done = apply(changes, {c.key: decision for c in changes},
+                 snapshots_dir=project.snapshots_dir, record_path=path)
+    for change in changes:
+        click.echo(f"{what}ed {change.result.verdict.value:<10} {change.key}")
+    files = ", ".join(str(p.relative_to(project.root)) for p in done.files)
+    click.echo(f"{len(changes)} change(s) {what}ed" + (f"; wrote {files}" if files else ""))
     return EXIT_OK
 
 
@@ -198,6 +270,28 @@ class _ProgressBar:
         if self.drawn:
             sys.stderr.write("\r" + " " * (self.width + 30) + "\r")
             sys.stderr.flush()
+
+
+def _write_reports(
+    record: RunRecord, *, json_path: str | None, junit_path: str | None, markdown_path: str | None
+) -> None:
+    """Write the asked-for reports; on GitHub Actions also the step summary and annotations."""
+    from .report.annotations import github_annotations
+    from .report.jsonreport import render_json
+    from .report.junit import render_junit
+    from .report.markdown import render_markdown
+    from .snapshots import atomic_write
+
+    for path, render in ((json_path, render_json), (junit_path, render_junit), (markdown_path, render_markdown)):
+        if path:
+            atomic_write(Path(path), render(record))
+    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if step_summary:
+        with open(step_summary, "a", encoding="utf-8") as handle:
+            handle.write(render_markdown(record) + "\n")
+    if os.environ.get("GITHUB_ACTIONS", "").lower() == "true":
+        for line in github_annotations(record):
+            click.echo(line)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -110,3 +110,28 @@ def latest_run(runs_dir: Path) -> Path | None:
     """The newest run record (ids sort by time)."""
     records = sorted(runs_dir.glob("*.json")) if runs_dir.exists() else []
     return records[-1] if records else None
+
+
+def previous_results(runs_dir: Path, *, before: str, keys: set[str], depth: int = 10) -> dict[str, Result]:
+    """For each key, its result in the newest run older than run `before` that has it."""
+    older = [p for p in sorted(runs_dir.glob("*.json"), reverse=True) if p.stem < before]
+    found: dict[str, Result] = {}
+    for path in older[:depth]:
+        try:
+            record = read_run(path)
+        except PromptTestError:
+            continue  # an unreadable old record only means fewer deltas
+        for result in record.results:
+            if result.key in keys and result.key not in found and result.output is not None:
+                found[result.key] = result
+        if len(found) == len(keys):
+            break
+    return found
+
+
+def last_run(runs_dir: Path) -> tuple[Path, RunRecord]:
+    """The newest run record, or a clear error when there is none."""
+    path = latest_run(runs_dir)
+    if path is None:
+        raise PromptTestError("no run to review yet", hint="run `prompttest run` first")
+    return path, read_run(path)

@@ -21,7 +21,7 @@ from .model import CheckContext, CheckResult, Job, Result, Suite, Target, Verdic
 from .runner import Answer, ProgressFn, answer_jobs
 from .runs import RunRecord, write_run
 from .secrets import Redactor
-from .snapshots import Entry, read_snapshot, snapshot_path, write_snapshot
+from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
 from .suite import expand, load_suites
 from .verdicts import Outcome, decide, flags, is_failure
 
@@ -233,24 +233,11 @@ def _write_snapshots(
                 if update:
                     entries.pop(name, None)
             elif update or result.verdict is Verdict.NEW:
-                entries[name] = _entry_from(result)
+                entries[name] = entry_from(result, known_failing=result.known_failing)
         path = snapshot_path(project.snapshots_dir, suite.name)
         if write_snapshot(path, suite.name, entries):
             written.append(path)
     return written
-
-
-def _entry_from(result: Result) -> Entry:
-    assert result.output is not None
-    return Entry(
-        case=result.case,
-        target=result.target,
-        model=result.model,
-        request=result.request,
-        output=result.output,
-        checks=_outcomes(result.checks),
-        known_failing=result.known_failing,
-    )
 
 
 def exit_code(record: RunRecord, *, strict: bool = False) -> int:

@@ -18,12 +18,13 @@ from typing import Any
 import yaml
 
 from .errors import SnapshotError
+from .model import Result
 from .verdicts import Baseline
 from .yamlsource import load_yaml_file
 
 HEADER = (
     "# prompttest snapshot: the accepted outputs of suite '{suite}'.\n"
-    "# Written by `prompttest run`; accept changes with `prompttest run -u`.\n"
+    "# Written by `prompttest run`; accept changes with `prompttest review`.\n"
     "# Set `known_failing: true` on an entry to stop its failing checks from failing CI.\n"
 )
 PASS, FAIL = "pass", "fail"
@@ -61,6 +62,20 @@ class Entry:
         data["output"] = self.output
         data["checks"] = {label: PASS if ok else FAIL for label, ok in self.checks.items()}
         return data
+
+
+def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
+    """The snapshot entry that accepting `result` writes."""
+    assert result.output is not None
+    return Entry(
+        case=result.case,
+        target=result.target,
+        model=result.model,
+        request=result.request,
+        output=result.output,
+        checks={check.label: check.passed for check in result.checks},
+        known_failing=known_failing,
+    )
 
 
 def snapshot_path(snapshots_dir: Path, suite: str) -> Path:

@@ -102,10 +102,12 @@ def _next_step(record: RunRecord, counts: dict[str, int], exit_code: int) -> str
     if record.ci and counts["new"]:
         return "new keys have no committed snapshot: run `prompttest run` locally and commit snapshots/"
     if exit_code:
-        return "fix the prompt or the checks, or accept the new outputs with `prompttest run -u`"
+        if record.ci:
+            return "fix the prompt or the checks; to accept the new outputs, run `prompttest review` locally"
+        return "fix the prompt or the checks, or accept the new outputs with `prompttest review`"
     pending = counts["changed"] + counts["improved"] + (counts["obsolete"] if not record.update else 0)
     if pending and not record.update and not record.ci:
-        return f"{pending} pending change(s): accept them with `prompttest run -u`"
+        return f"{pending} pending change(s): run `prompttest review` (or `prompttest accept`)"
     if counts["new"] and not record.ci:
         return "new snapshot entries written: look at `git diff snapshots/` and commit them"
     return "all good"

@@ -1,0 +1,94 @@
+"""What changed in a result key: the output diff and the checks that flipped.
+
+Shared by every renderer and by the `diff` command, so that all of them tell the same story.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from ..model import CheckResult, Result, Verdict
+from ..runs import RunRecord
+from ..verdicts import is_failure
+
+SNAPSHOT_LABEL = "snapshot"
+NEW_LABEL = "new"
+
+
+def fails_run(record: RunRecord, result: Result) -> bool:
+    """Does this key fail the run? The verdict table's rule, with the run's `--ci`/`--strict`."""
+    return is_failure(
+        result.verdict,
+        ci=record.ci,
+        strict=bool(record.options.get("strict")),
+        known_failing=result.known_failing,
+    )
+
+
+def unified_diff(before: str, after: str, *, context: int = 2, max_lines: int = 40) -> str:
+    """A unified diff from the snapshot's output to the new one, cut after `max_lines` lines.
+
+    Empty when the texts are equal. When only line endings or the final newline differ (which
+    a line diff cannot show), a one-line note says so instead of an empty hunk.
+    """
+    if before == after:
+        return ""
+    old, new = before.splitlines(), after.splitlines()
+    header = [f"--- {SNAPSHOT_LABEL}", f"+++ {NEW_LABEL}"]
+    if old == new:
+        return "\n".join([*header, "(only line endings or the final newline differ)"])
+    lines = list(
+        difflib.unified_diff(old, new, fromfile=SNAPSHOT_LABEL, tofile=NEW_LABEL, n=context, lineterm="")
+    )
+    if len(lines) > max_lines:
+        hidden = len(lines) - max_lines
+        lines = [*lines[:max_lines], f"… {hidden} more line{'s' if hidden != 1 else ''}"]
+    return "\n".join(lines)
+
+
+def flipped_checks(result: Result) -> list[CheckResult]:
+    """Checks whose outcome differs from the snapshot, in the suite's order.
+
+    A check the snapshot did not have counts when it fails (the verdict table calls that
+    `failing`); one that passes is as if it had passed before. A key with no snapshot entry
+    (`new`) has nothing to flip from, so its failing checks are returned.
+    """
+    before = result.snapshot_checks or {}
+    return [
+        check
+        for check in result.checks
+        if (check.label in before and before[check.label] != check.passed)
+        or (check.label not in before and not check.passed)
+    ]
+
+
+def explaining_checks(result: Result) -> list[CheckResult]:
+    """The checks that explain the key's verdict, in the suite's order.
+
+    Regressed and improved keys: their flipped checks (failing, resp. passing now); failing,
+    new and inconclusive keys: the checks that fail now; other verdicts: none.
+    """
+    verdict = result.verdict
+    if verdict is Verdict.REGRESSED:
+        return [c for c in flipped_checks(result) if not c.passed]
+    if verdict is Verdict.IMPROVED:
+        return [c for c in flipped_checks(result) if c.passed]
+    if verdict in (Verdict.FAILING, Verdict.NEW, Verdict.INCONCLUSIVE):
+        return [c for c in result.checks if not c.passed]
+    return []
+
+
+def reason_lines(result: Result) -> list[str]:
+    """One `label: reason` line per explaining check; an error is its provider message."""
+    if result.verdict is Verdict.ERROR:
+        return [result.error or "the provider call failed"]
+    if result.verdict is Verdict.OBSOLETE:
+        return ["in the snapshot, no longer in the suite"]
+    return [f"{check.label}: {check.reason}" for check in explaining_checks(result)]
+
+
+def output_diff(result: Result, *, context: int = 2, max_lines: int = 40) -> str:
+    """The key's output diff against its snapshot; empty when either side is missing."""
+    if result.snapshot_output is None or result.output is None:
+        return ""
+    return unified_diff(result.snapshot_output, result.output, context=context, max_lines=max_lines)
