@@ -69,6 +69,8 @@ def cli() -> None:
               help="Write a JUnit XML report here (one testcase per result key).")
 @click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Write a PR-comment-sized Markdown summary here.")
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write a self-contained HTML report here (filters, search, side-by-side diffs).")
 def run(
     paths: tuple[str, ...],
     models: tuple[str, ...],
@@ -85,6 +87,7 @@ def run(
     json_path: str | None,
     junit_path: str | None,
     markdown_path: str | None,
+    html_path: str | None,
 ) -> int:
     """Run suites (files or folders; default: suites/) and judge them against the snapshots."""
     from .report.text import render_errors, render_summary, render_table
@@ -111,7 +114,8 @@ def run(
             progress.close()
     record = outcome.record
     code = exit_code(record, strict=strict)
-    _write_reports(record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path)
+    _write_reports(record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
+                   html_path=html_path)
     table = render_table(record)
     errors = render_errors(record)
     for block in (table, errors):
@@ -145,6 +149,51 @@ def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[st
     the_plan = plan(_project(), RunOptions(paths=paths, models=models, filters=filters))
     for job in the_plan.jobs:
         click.echo(f"{job.key}\t{job.call.model}")
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, metavar="[RUN_A] [RUN_B]")
+@click.option("--base", metavar="GIT_REF",
+              help="Compare against the snapshots committed at this git ref (e.g. origin/main).")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]), default="text",
+              show_default=True, help="Output format.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="PATH",
+              help="Write to this file instead of stdout.")
+def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) -> int:
+    """Explain what changed between two sides, key by key.
+
+    \b
+    prompttest diff                  the last run against the snapshots
+    prompttest diff RUN              that run against the snapshots
+    prompttest diff RUN_A RUN_B      two run records (paths, run ids or `last`)
+    prompttest diff --base REF       snapshots at a git ref against the working tree's
+    prompttest diff --base REF RUN   snapshots at a git ref against a run
+    """
+    from .diffing import compare, git_side, run_side, snapshot_side
+    from .report.diffreport import render_diff_html, render_diff_json, render_diff_markdown, render_diff_text
+
+    project = _project()
+    if len(runs) > 2 or (base and len(runs) > 1):
+        raise click.UsageError("diff takes at most two runs, or --base REF and at most one run")
+    if base:
+        a = git_side(project.root, project.snapshots_dir, base)
+        b = run_side(project.runs_dir, runs[0]) if runs else snapshot_side(project.snapshots_dir)
+    elif len(runs) == 2:
+        a, b = run_side(project.runs_dir, runs[0]), run_side(project.runs_dir, runs[1])
+    else:
+        a = snapshot_side(project.snapshots_dir)
+        b = run_side(project.runs_dir, runs[0] if runs else "last")
+    comparison = compare(a, b)
+    render = {"text": render_diff_text, "markdown": render_diff_markdown, "json": render_diff_json,
+              "html": render_diff_html}[fmt]
+    text = render(comparison)
+    if output:
+        from .snapshots import atomic_write
+
+        atomic_write(Path(output), text)
+    else:
+        click.echo(text, nl=False)
     return EXIT_OK
 
 
@@ -273,16 +322,24 @@ class _ProgressBar:
 
 
 def _write_reports(
-    record: RunRecord, *, json_path: str | None, junit_path: str | None, markdown_path: str | None
+    record: RunRecord,
+    *,
+    json_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
+    html_path: str | None,
 ) -> None:
     """Write the asked-for reports; on GitHub Actions also the step summary and annotations."""
     from .report.annotations import github_annotations
+    from .report.html import render_html
     from .report.jsonreport import render_json
     from .report.junit import render_junit
     from .report.markdown import render_markdown
     from .snapshots import atomic_write
 
-    for path, render in ((json_path, render_json), (junit_path, render_junit), (markdown_path, render_markdown)):
+    writers = ((json_path, render_json), (junit_path, render_junit), (markdown_path, render_markdown),
+               (html_path, render_html))
+    for path, render in writers:
         if path:
             atomic_write(Path(path), render(record))
     step_summary = os.environ.get("GITHUB_STEP_SUMMARY")

@@ -20,7 +20,7 @@ import yaml
 from .errors import SnapshotError
 from .model import Result
 from .verdicts import Baseline
-from .yamlsource import load_yaml_file
+from .yamlsource import load_yaml
 
 HEADER = (
     "# prompttest snapshot: the accepted outputs of suite '{suite}'.\n"
@@ -86,34 +86,42 @@ def read_snapshot(path: Path) -> dict[str, Entry]:
     """The entries of one snapshot file, by `case@target`; {} when there is none."""
     if not path.exists():
         return {}
-    _refuse_merge_conflict(path)
-    data, lines = load_yaml_file(path, error=SnapshotError)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SnapshotError(f"cannot read snapshot: {exc}", file=str(path)) from None
+    return parse_snapshot(text, file=str(path))
+
+
+def parse_snapshot(text: str, *, file: str) -> dict[str, Entry]:
+    """The entries of a snapshot file's text (from disk, or from `git show`)."""
+    _refuse_merge_conflict(text, file=file)
+    data, lines = load_yaml(text, file=file, error=SnapshotError)
     if data is None:
         return {}
     hint = "restore it with `git checkout -- FILE` or delete it and re-run with -u"
     if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
         raise SnapshotError(
             "not a prompttest snapshot (expected a mapping with `results`)",
-            file=str(path), line=1, hint=hint,
+            file=file, line=1, hint=hint,
         )
     entries: dict[str, Entry] = {}
     for name, raw in (data.get("results") or {}).items():
         line = lines.get(("results", name))
-        entries[str(name)] = _entry(str(name), raw, file=str(path), line=line, hint=hint)
+        entries[str(name)] = _entry(str(name), raw, file=file, line=line, hint=hint)
     return entries
 
 
-def _refuse_merge_conflict(path: Path) -> None:
+def _refuse_merge_conflict(text: str, *, file: str) -> None:
     """Git conflict markers are the likeliest corruption of a committed snapshot."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if line.startswith(("<<<<<<< ", "=======\n", ">>>>>>> ")):
-                raise SnapshotError(
-                    "unresolved git merge conflict in a snapshot",
-                    file=str(path),
-                    line=number,
-                    hint="resolve it (keep either side), or take one side and re-run with -u",
-                )
+    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+        if line.startswith(("<<<<<<< ", "=======\n", ">>>>>>> ")):
+            raise SnapshotError(
+                "unresolved git merge conflict in a snapshot",
+                file=file,
+                line=number,
+                hint="resolve it (keep either side), or take one side and re-run with -u",
+            )
 
 
 def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> Entry:

@@ -47,3 +47,14 @@ def test_reports_of_a_regressed_ci_run(
     annotation = next(line for line in result.out.splitlines() if line.startswith("::error"))
     assert f"file=suites/{path.name},line=4" in annotation
     assert "geo/france@fake" in annotation
+
+
+def test_html_report_from_run_and_diff(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.suite("geo", SUITE)
+    project.server.reply = lambda r: "<script>alert(1)</script>"
+    assert project.run("run", "--html", "report.html", capsys=capsys).code == 1
+    page = (project.root / "report.html").read_text()
+    assert page.startswith("<!DOCTYPE html>") and "geo/france@fake" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "<script>alert(1)" not in page
+    assert project.run("diff", "--format", "html", "-o", "diff.html", capsys=capsys).code == 0
+    assert "geo/japan@fake" in (project.root / "diff.html").read_text()

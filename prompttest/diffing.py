@@ -1,0 +1,185 @@
+"""`prompttest diff`: compare any two sides, key by key, with the verdict table.
+
+A side is a set of results by key: a run record, the working tree's snapshots, or the
+snapshots committed at a git ref. Side B is judged against side A exactly as a run is
+judged against its snapshots, so every report renderer works on the comparison too.
+"""
+
+from __future__ import annotations
+
+import statistics
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import PromptTestError
+from .model import CheckResult, Result, Verdict
+from .runs import RunRecord, latest_run, read_run
+from .snapshots import Entry, parse_snapshot, read_snapshot
+from .verdicts import Baseline, Outcome, decide, flags
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a label and results by key."""
+
+    label: str
+    results: Mapping[str, Result]
+    has_metrics: bool  # run records have latency, tokens and cost; snapshots do not
+
+
+@dataclass(frozen=True)
+class SuiteStats:
+    keys: int
+    pass_rate: float | None
+    latency_p50: float | None
+    latency_p95: float | None
+    tokens: int | None
+    cost_usd: float | None
+
+
+@dataclass(frozen=True)
+class Comparison:
+    a: Side
+    b: Side
+    record: RunRecord  # B's results judged against A, for the renderers
+    suites: dict[str, tuple[SuiteStats, SuiteStats]]
+
+
+def run_side(runs_dir: Path, ref: str) -> Side:
+    """A run record: a path, a run id, or `last`."""
+    path = Path(ref)
+    if ref == "last":
+        found = latest_run(runs_dir)
+        if found is None:
+            raise PromptTestError("no run record yet", hint="run `prompttest run` first")
+        path = found
+    elif not path.suffix and (runs_dir / f"{ref}.json").exists():
+        path = runs_dir / f"{ref}.json"
+    record = read_run(path)
+    results = {r.key: r for r in record.results if r.verdict is not Verdict.OBSOLETE}
+    return Side(label=f"run {record.id}", results=results, has_metrics=True)
+
+
+def snapshot_side(snapshots_dir: Path, label: str = "snapshots") -> Side:
+    """The snapshot files of the working tree."""
+    files = sorted(snapshots_dir.glob("*.yaml")) if snapshots_dir.exists() else []
+    return _entries_side(label, {f.stem: read_snapshot(f) for f in files})
+
+
+def git_side(root: Path, snapshots_dir: Path, ref: str) -> Side:
+    """The snapshot files as committed at a git ref (e.g. the PR's base branch)."""
+    folder = snapshots_dir.resolve().relative_to(_git(root, "rev-parse", "--show-toplevel").strip())
+    listing = _git(root, "ls-tree", "--name-only", f"{ref}:{folder.as_posix()}", missing_ok=True)
+    suites = {}
+    for name in sorted(listing.split()):
+        if name.endswith(".yaml"):
+            text = _git(root, "show", f"{ref}:{(folder / name).as_posix()}")
+            suites[name[: -len(".yaml")]] = parse_snapshot(text, file=f"{ref}:{(folder / name).as_posix()}")
+    return _entries_side(f"snapshots at {ref}", suites)
+
+
+def _git(root: Path, *args: str, missing_ok: bool = False) -> str:
+    try:
+        done = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise PromptTestError("git is not installed", hint="--base needs git") from None
+    if done.returncode != 0:
+        if missing_ok and ("does not exist" in done.stderr or "not a tree object" in done.stderr):
+            return ""  # no snapshots folder at that ref: every key is new
+        raise PromptTestError(
+            f"git {' '.join(args)} failed: {done.stderr.strip()}",
+            hint="--base takes a git ref this repository knows (a branch, tag or commit)",
+        )
+    return done.stdout
+
+
+def _entries_side(label: str, suites: Mapping[str, Mapping[str, Entry]]) -> Side:
+    results = {}
+    for suite, entries in suites.items():
+        for entry in entries.values():
+            result = _from_entry(suite, entry)
+            results[result.key] = result
+    return Side(label=label, results=results, has_metrics=False)
+
+
+def _from_entry(suite: str, entry: Entry) -> Result:
+    checks = tuple(
+        CheckResult(label=label, passed=ok, reason="", name=label.partition(":")[0])
+        for label, ok in entry.checks.items()
+    )
+    return Result(suite=suite, case=entry.case, target=entry.target, model=entry.model,
+                  verdict=Verdict.UNCHANGED, output=entry.output, checks=checks,
+                  request=entry.request, known_failing=entry.known_failing)
+
+
+def compare(a: Side, b: Side) -> Comparison:
+    """Judge every key of B against A; keys only in A are obsolete."""
+    results = [_judge(a.results.get(key), after) for key, after in sorted(b.results.items())]
+    for key, before in sorted(a.results.items()):
+        if key not in b.results:
+            results.append(replace(before, verdict=Verdict.OBSOLETE, output=None, checks=(),
+                                   snapshot_output=before.output, snapshot_checks=_checks(before)))
+    # ci=True: a comparison writes nothing, and a key missing from A fails like an uncommitted one.
+    record = RunRecord(id=f"{a.label} → {b.label}", started_at="", wall_s=0.0, results=tuple(results), ci=True)
+    names = sorted({r.suite for r in (*a.results.values(), *b.results.values())})
+    suites = {
+        name: (
+            _stats([r for r in a.results.values() if r.suite == name], a.has_metrics),
+            _stats([r for r in b.results.values() if r.suite == name], b.has_metrics),
+        )
+        for name in names
+    }
+    return Comparison(a=a, b=b, record=record, suites=suites)
+
+
+def _checks(result: Result) -> dict[str, bool]:
+    return {check.label: check.passed for check in result.checks}
+
+
+def _judge(before: Result | None, after: Result) -> Result:
+    baseline = None
+    if before is not None and before.output is not None:
+        baseline = Baseline(output=before.output, checks=_checks(before), model=before.model,
+                            request=before.request, known_failing=before.known_failing)
+    outcome = Outcome(output=after.output, checks=_checks(after), error=after.error)
+    return replace(
+        after,
+        verdict=decide(baseline, outcome),
+        flags=flags(baseline, model=after.model, request=after.request),
+        snapshot_output=baseline.output if baseline else None,
+        snapshot_checks=dict(baseline.checks) if baseline else None,
+    )
+
+
+def _stats(results: list[Result], has_metrics: bool) -> SuiteStats:
+    answered = [r for r in results if r.output is not None]
+    latencies = sorted(r.latency_ms for r in answered if r.latency_ms is not None)
+    costs = [r.cost_usd for r in answered]
+    return SuiteStats(
+        keys=len(results),
+        pass_rate=sum(r.passed for r in results) / len(results) if results else None,
+        latency_p50=statistics.median(latencies) if has_metrics and latencies else None,
+        latency_p95=_percentile(latencies, 0.95) if has_metrics and latencies else None,
+        tokens=sum(r.completion_tokens or 0 for r in answered) if has_metrics else None,
+        cost_usd=sum(c for c in costs if c is not None)
+        if has_metrics and costs and all(c is not None for c in costs) else None,
+    )
+
+
+def _percentile(ordered: list[float], fraction: float) -> float:
+    index = min(len(ordered) - 1, max(0, round(fraction * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def stats_to_dict(stats: SuiteStats) -> dict[str, Any]:
+    return {
+        "keys": stats.keys,
+        "pass_rate": stats.pass_rate,
+        "latency_p50_ms": stats.latency_p50,
+        "latency_p95_ms": stats.latency_p95,
+        "completion_tokens": stats.tokens,
+        "cost_usd": stats.cost_usd,
+    }

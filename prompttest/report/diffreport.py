@@ -1,0 +1,82 @@
+"""Renderers of `prompttest diff`: text, Markdown and JSON, from a Comparison."""
+
+from __future__ import annotations
+
+import json
+
+from tabulate import tabulate
+
+from ..diffing import Comparison, SuiteStats, stats_to_dict
+from ..model import Verdict
+from .html import render_html
+from .markdown import render_markdown
+from .text import render_errors, render_table, sorted_results
+from .textdiff import output_diff
+
+DIFFED = (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.CHANGED, Verdict.FAILING)
+
+
+def render_diff_text(comparison: Comparison) -> str:
+    record = comparison.record
+    blocks = [f"{comparison.a.label} → {comparison.b.label}"]
+    table = render_table(record)
+    blocks.append(table or "every key unchanged")
+    blocks.append(_stats_table(comparison, fmt="simple"))
+    for result in sorted_results(list(record.results)):
+        diff = output_diff(result) if result.verdict in DIFFED else ""
+        if diff:
+            blocks.append(f"{result.verdict.value}: {result.key}\n{diff}")
+    errors = render_errors(record)
+    if errors:
+        blocks.append(errors)
+    return "\n\n".join(blocks) + "\n"
+
+
+def render_diff_markdown(comparison: Comparison) -> str:
+    body = render_markdown(comparison.record)
+    title = f"**{comparison.a.label} → {comparison.b.label}**"
+    return f"{title}\n\n{body.rstrip()}\n\n{_stats_table(comparison, fmt='github')}\n"
+
+
+def render_diff_json(comparison: Comparison) -> str:
+    record = comparison.record
+    data = {
+        "a": comparison.a.label,
+        "b": comparison.b.label,
+        "verdicts": record.counts(),
+        "suites": {
+            name: {"a": stats_to_dict(a), "b": stats_to_dict(b)} for name, (a, b) in comparison.suites.items()
+        },
+        "results": [r.to_dict() for r in sorted_results(list(record.results))],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+
+
+def render_diff_html(comparison: Comparison) -> str:
+    return render_html(comparison.record)
+
+
+def _stats_table(comparison: Comparison, *, fmt: str) -> str:
+    rows = []
+    for name, (a, b) in comparison.suites.items():
+        rows.append((
+            name,
+            _delta(a.pass_rate, b.pass_rate, "{:.0%}"),
+            _delta(a.latency_p50, b.latency_p50, "{:.0f}"),
+            _delta(a.latency_p95, b.latency_p95, "{:.0f}"),
+            _delta(a.tokens, b.tokens, "{:d}"),
+            _delta(a.cost_usd, b.cost_usd, "${:.4f}"),
+            f"{a.keys} → {b.keys}",
+        ))
+    headers = ("suite", "pass rate", "latency p50 ms", "p95 ms", "tokens", "cost", "keys")
+    return tabulate(rows, headers=headers, tablefmt=fmt)
+
+
+def _delta(a: float | int | None, b: float | int | None, fmt: str) -> str:
+    def show(value: float | int | None) -> str:
+        return "—" if value is None else fmt.format(value)
+
+    return show(b) if a == b else f"{show(a)} → {show(b)}"
+
+
+__all__ = ["SuiteStats", "render_diff_html", "render_diff_json", "render_diff_markdown", "render_diff_text"]
