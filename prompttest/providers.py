@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from . import local_model
 from .model import Call, Output
 
 # HTTP statuses that say "try again later"; everything else with a status is final.
@@ -78,6 +79,7 @@ def load_litellm() -> Any:
 
         litellm.suppress_debug_info = True  # else every error prints a banner on stdout
         litellm.telemetry = False
+        local_model.register(litellm)  # `local/...`: the embedded in-process model
         _litellm = litellm
     return _litellm
 
@@ -125,10 +127,10 @@ async def _attempt(call: Call, policy: RetryPolicy) -> Output:
     except Exception as exc:  # litellm raises many types; classify by status code
         raise classify(exc) from None
     latency_ms = (time.perf_counter() - started) * 1000
-    return _parse_response(response, latency_ms)
+    return _parse_response(response, latency_ms, model=call.model)
 
 
-def _parse_response(response: Any, latency_ms: float) -> Output:
+def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Output:
     try:
         text = response.choices[0].message.content
     except (AttributeError, IndexError, TypeError):
@@ -138,6 +140,8 @@ def _parse_response(response: Any, latency_ms: float) -> Output:
     usage = getattr(response, "usage", None)
     hidden = getattr(response, "_hidden_params", None) or {}
     cost = hidden.get("response_cost")
+    if cost is None and local_model.is_local(model):
+        cost = 0.0  # runs in-process: free, not unknown (litellm has no price for it)
     return Output(
         text=text,
         prompt_tokens=getattr(usage, "prompt_tokens", None),

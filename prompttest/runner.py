@@ -7,10 +7,12 @@ so a fully cached run never pays for its import.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .cache import ResponseCache
+from .local_model import check_available, is_local
 from .model import Call, Job, Output
 from .providers import ProviderError, RetryPolicy, complete
 
@@ -61,6 +63,9 @@ def answer_jobs(
             answers[key] = Answer(None, error=_offline_miss(call))
         else:
             misses[key] = call
+    # A model that cannot run here stops the run before any call, with the fix.
+    for model in sorted({call.model for call in misses.values()}):
+        check_available(model)
     progress = _Progress(len(calls), len(answers), on_progress)
     if misses:
         asyncio.run(
@@ -112,11 +117,14 @@ async def _call_all(
 ) -> None:
     policy = RetryPolicy(timeout_s=timeout_s, max_attempts=max_attempts)
     slots = asyncio.Semaphore(max(1, concurrency))
+    # An in-process model answers one call at a time: more in flight would only queue, and
+    # the queueing would count as latency (and against the timeout).
+    local_slots = {model: asyncio.Semaphore(1) for model in {c.model for c in misses.values()} if is_local(model)}
     # A model that answered 401/403/404 will answer every call the same: stop calling it.
     refused: dict[tuple[str, str | None], str] = {}
 
     async def one(key: str, call: Call) -> None:
-        async with slots:
+        async with local_slots.get(call.model) or contextlib.nullcontext(), slots:
             target = (call.model, call.api_base)
             if target in refused:
                 answers[key] = Answer(None, error=f"not called: {refused[target]}")
