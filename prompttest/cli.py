@@ -62,7 +62,11 @@ def cli() -> None:
 @click.option("--offline", is_flag=True, help="Never call a provider: a cache miss is an error.")
 @click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
               help="Only result keys (suite/case@target) matching this glob (repeatable).")
-@click.option("--strict", is_flag=True, help="`changed` keys fail too.")
+@click.option("--strict", is_flag=True, help="`changed` and `inconclusive` keys fail too.")
+@click.option("--repeat", type=click.IntRange(1, 10000), metavar="N",
+              help="Samples per result key (instead of the suites' `repeat:`); each is its own cached call.")
+@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
+              show_default=True, help="Significance level of regressed/improved with repeats.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Write the JSON report here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="PATH",
@@ -84,6 +88,8 @@ def run(
     offline: bool,
     filters: tuple[str, ...],
     strict: bool,
+    repeat: int | None,
+    alpha: float,
     json_path: str | None,
     junit_path: str | None,
     markdown_path: str | None,
@@ -104,7 +110,7 @@ def run(
     options = RunOptions(
         paths=paths, models=models, api_base=api_base, update=update, ci=ci, strict=strict,
         concurrency=concurrency, timeout=timeout, retries=retries,
-        use_cache=not no_cache, offline=offline, filters=filters,
+        use_cache=not no_cache, offline=offline, filters=filters, repeat=repeat, alpha=alpha,
     )
     progress = _ProgressBar() if sys.stderr.isatty() else None
     try:

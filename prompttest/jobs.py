@@ -11,6 +11,7 @@ from typing import Any
 
 from prompttest.errors import SuiteError
 from prompttest.model import Call, Case, CheckSpec, Job, Suite, Target, canonical_json
+from prompttest.stats import PassRule
 from prompttest.template import render, render_value
 
 Messages = tuple[dict[str, Any], ...]
@@ -21,11 +22,13 @@ def expand(
     *,
     targets_override: Sequence[Target] | None = None,
     default_target: Target,
+    repeat: int | None = None,
 ) -> list[Job]:
     """One Job per case x target, in case order then target order.
 
     `targets_override` (from --model) replaces the suite's targets; `default_target`
-    is used when the suite names none. Params merge suite < target < case.
+    is used when the suite names none. Params merge suite < target < case. Samples per
+    key: `repeat` (from --repeat), else the case's `repeat:`, else the suite's, else 1.
     """
     targets: list[Target] = []
     for target in targets_override or suite.targets or [default_target]:
@@ -52,6 +55,8 @@ def expand(
                     suite_path=suite.path,
                     case_file=case.file,
                     case_line=case.line,
+                    samples=repeat or case.repeat or suite.repeat or 1,
+                    pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
                 )
             )
     return jobs

@@ -9,8 +9,10 @@ from __future__ import annotations
 import enum
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from .stats import PassRule, wilson_interval
 
 
 def canonical_json(value: Any) -> str:
@@ -56,6 +58,8 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     file: str = ""
     line: int | None = None
+    repeat: int | None = None
+    pass_rule: PassRule | None = None
 
 
 @dataclass(frozen=True)
@@ -72,6 +76,8 @@ class Suite:
     prompt: str | None = None
     messages: tuple[dict[str, Any], ...] | None = None
     expect: tuple[CheckSpec, ...] = ()
+    repeat: int | None = None
+    pass_rule: PassRule | None = None
 
 
 @dataclass(frozen=True)
@@ -117,10 +123,16 @@ class Job:
     suite_path: str = ""
     case_file: str = ""
     case_line: int | None = None
+    samples: int = 1
+    pass_rule: PassRule = field(default_factory=PassRule)
 
     @property
     def key(self) -> str:
         return f"{self.suite}/{self.case}@{self.target}"
+
+    def calls(self) -> list[Call]:
+        """One call per sample; the sample index is in each cache key, so samples are independent."""
+        return [replace(self.call, sample=index) for index in range(self.samples)]
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,28 @@ class CheckResult:
     passed: bool
     reason: str
     name: str = ""
+    # With repeats: how many samples passed, and the snapshot's count it was judged against.
+    passed_count: int | None = None
+    samples: int | None = None
+    before: tuple[int, int] | None = None
+    p_value: float | None = None  # adjusted over the run (Holm); None when not tested
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"type": self.name, "label": self.label, "passed": self.passed,
+                                "reason": self.reason}
+        if self.samples is not None:
+            low, high = wilson_interval(self.passed_count or 0, self.samples)
+            data |= {"passed_count": self.passed_count, "samples": self.samples,
+                     "interval": [round(low, 4), round(high, 4)],
+                     "before": list(self.before) if self.before else None, "p_value": self.p_value}
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        before = data.get("before")
+        return cls(label=data["label"], passed=data["passed"], reason=data["reason"], name=data["type"],
+                   passed_count=data.get("passed_count"), samples=data.get("samples"),
+                   before=(int(before[0]), int(before[1])) if before else None, p_value=data.get("p_value"))
 
 
 class Verdict(enum.StrEnum):
@@ -228,6 +262,7 @@ class Result:
     known_failing: bool = False
     snapshot_output: str | None = None
     snapshot_checks: dict[str, bool] | None = None
+    outputs: tuple[str, ...] = ()  # every sample, in order, when the key has more than one
     suite_path: str = ""
     case_file: str = ""
     case_line: int | None = None
@@ -250,11 +285,8 @@ class Result:
             "model": self.model,
             "verdict": self.verdict.value,
             "passed": self.passed,
-            "output": self.output,
-            "checks": [
-                {"type": c.name, "label": c.label, "passed": c.passed, "reason": c.reason}
-                for c in self.checks
-            ],
+            "output": list(self.outputs) if len(self.outputs) > 1 else self.output,
+            "checks": [check.to_dict() for check in self.checks],
             "error": self.error,
             "flags": list(self.flags),
             "request": self.request,
@@ -279,17 +311,19 @@ class Result:
         snapshot = data.get("snapshot") or {}
         location = data.get("location") or {}
         tokens = data.get("tokens") or {}
+        output = data.get("output")
+        outputs = tuple(output) if isinstance(output, list) else ()
+        if outputs:
+            output = max(outputs, key=outputs.count)  # the most frequent sample, first one on ties
         return cls(
             suite=data["suite"],
             case=data["case"],
             target=data["target"],
             model=data.get("model", ""),
             verdict=Verdict(data["verdict"]),
-            output=data.get("output"),
-            checks=tuple(
-                CheckResult(label=c["label"], passed=c["passed"], reason=c["reason"], name=c["type"])
-                for c in data.get("checks", [])
-            ),
+            output=output,
+            outputs=outputs,
+            checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", [])),
             error=data.get("error"),
             request=data.get("request", ""),
             flags=tuple(data.get("flags", [])),

@@ -50,7 +50,8 @@ def answer_jobs(
     """Answers by cache key. Identical calls (same cache key) are made once."""
     calls: dict[str, Call] = {}
     for job in jobs:
-        calls.setdefault(job.call.cache_key(), job.call)
+        for call in job.calls():
+            calls.setdefault(call.cache_key(), call)
     answers: dict[str, Answer] = {}
     tally = Tally()
     misses: dict[str, Call] = {}

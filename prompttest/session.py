@@ -17,7 +17,9 @@ from .cache import ResponseCache
 from .checks import run_check
 from .config import Project
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
-from .model import CheckContext, CheckResult, Job, Result, Suite, Target, Verdict
+from .model import CheckContext, CheckResult, Job, Output, Result, Suite, Target, Verdict
+from .sampling import evaluate_samples, is_sampled, judge_sampled
+from .stats import DEFAULT_ALPHA
 from .runner import Answer, ProgressFn, answer_jobs
 from .runs import RunRecord, write_run
 from .secrets import Redactor
@@ -42,6 +44,8 @@ class RunOptions:
     use_cache: bool = True
     offline: bool = False
     filters: tuple[str, ...] = ()
+    repeat: int | None = None  # samples per key, instead of the suites' `repeat:`
+    alpha: float = DEFAULT_ALPHA  # significance level of the statistical verdicts
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,7 @@ def plan(project: Project, options: RunOptions) -> Plan:
     jobs = [
         job
         for suite in suites
-        for job in expand(suite, targets_override=override, default_target=default)
+        for job in expand(suite, targets_override=override, default_target=default, repeat=options.repeat)
         if _selected(job.key, options.filters)
     ]
     complete = not options.filters and override is None
@@ -113,10 +117,15 @@ def run(
         )
     finally:
         cache.close()
+    entries = [baselines[job.suite].get(_entry_name(job)) for job in the_plan.jobs]
     results = [
-        _result(job, answers[job.call.cache_key()], baselines[job.suite].get(_entry_name(job)))
-        for job in the_plan.jobs
+        _result(job, [answers[call.cache_key()] for call in job.calls()], entry)
+        for job, entry in zip(the_plan.jobs, entries, strict=True)
     ]
+    sampled = [is_sampled(job, e.baseline() if e else None) for job, e in zip(the_plan.jobs, entries, strict=True)]
+    if any(sampled):
+        results = judge_sampled(results, [e.baseline() if e else None for e in entries], sampled,
+                                alpha=options.alpha)
     if the_plan.complete:
         results += _obsolete(the_plan, baselines)
     record = RunRecord(
@@ -141,18 +150,20 @@ def _entry_name(job: Job) -> str:
     return f"{job.case}@{job.target}"
 
 
-def _result(job: Job, answer: Answer, entry: Entry | None) -> Result:
+def _result(job: Job, answers: list[Answer], entry: Entry | None) -> Result:
+    """The key's result from its samples' answers; an error in any sample is the key's error."""
     baseline = entry.baseline() if entry else None
+    error = next((a.error for a in answers if a.output is None), None)
     result = Result(
         suite=job.suite,
         case=job.case,
         target=job.target,
         model=job.call.model,
-        verdict=decide(baseline, Outcome(output=None, error=answer.error)),
+        verdict=decide(baseline, Outcome(output=None, error=error)),
         output=None,
-        error=answer.error,
+        error=error,
         request=job.call.request_hash(),
-        attempts=answer.attempts,
+        attempts=sum(a.attempts for a in answers),
         known_failing=bool(entry and entry.known_failing),
         snapshot_output=entry.output if entry else None,
         snapshot_checks=dict(entry.checks) if entry else None,
@@ -160,29 +171,35 @@ def _result(job: Job, answer: Answer, entry: Entry | None) -> Result:
         case_file=job.case_file,
         case_line=job.case_line,
     )
-    output = answer.output
-    if output is None:
+    outputs = [a.output for a in answers if a.output is not None]
+    if error is not None:
         return result
-    context = CheckContext(
+    result = replace(result, flags=flags(baseline, model=job.call.model, request=result.request))
+    if is_sampled(job, baseline):
+        return evaluate_samples(job, outputs, result, _context)  # verdict decided run-wide later
+    output = outputs[0]
+    checks = tuple(run_check(spec, output.text, _context(job, output)) for spec in job.checks)
+    return replace(
+        result,
+        verdict=decide(baseline, Outcome(output=output.text, checks=_outcomes(checks))),
+        output=output.text,
+        checks=checks,
+        latency_ms=output.latency_ms,
+        prompt_tokens=output.prompt_tokens,
+        completion_tokens=output.completion_tokens,
+        cost_usd=output.cost_usd,
+        cached=output.cached,
+    )
+
+
+def _context(job: Job, output: Output) -> CheckContext:
+    return CheckContext(
         vars=job.vars,
         model=job.call.model,
         latency_ms=output.latency_ms,
         cost_usd=output.cost_usd,
         prompt_tokens=output.prompt_tokens,
         completion_tokens=output.completion_tokens,
-    )
-    checks = tuple(run_check(spec, output.text, context) for spec in job.checks)
-    return replace(
-        result,
-        verdict=decide(baseline, Outcome(output=output.text, checks=_outcomes(checks))),
-        output=output.text,
-        checks=checks,
-        flags=flags(baseline, model=job.call.model, request=result.request),
-        latency_ms=output.latency_ms,
-        prompt_tokens=output.prompt_tokens,
-        completion_tokens=output.completion_tokens,
-        cost_usd=output.cost_usd,
-        cached=output.cached,
     )
 
 
@@ -269,4 +286,6 @@ def _recorded_options(options: RunOptions) -> dict[str, object]:
         "filters": list(options.filters),
         "offline": options.offline,
         "use_cache": options.use_cache,
+        "repeat": options.repeat,
+        "alpha": options.alpha,
     }

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,9 @@ HEADER = (
     "# Set `known_failing: true` on an entry to stop its failing checks from failing CI.\n"
 )
 PASS, FAIL = "pass", "fail"
+# A repeated key keeps at most this many distinct outputs (most frequent first); the rest
+# are counted, so the file stays readable whatever the sampling temperature.
+MAX_DISTINCT_OUTPUTS = 5
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,10 @@ class Entry:
     output: str
     checks: Mapping[str, bool]
     known_failing: bool = False
+    samples: int = 1
+    # With samples > 1: distinct outputs with their counts, and each check's passes.
+    distribution: tuple[tuple[str, int], ...] = ()
+    counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -53,21 +61,32 @@ class Entry:
             model=self.model,
             request=self.request,
             known_failing=self.known_failing,
+            counts=dict(self.counts),
+            distribution=self.distribution,
         )
 
     def to_yaml_data(self) -> dict[str, Any]:
         data: dict[str, Any] = {"model": self.model, "request": self.request}
         if self.known_failing:
             data["known_failing"] = True
-        data["output"] = self.output
-        data["checks"] = {label: PASS if ok else FAIL for label, ok in self.checks.items()}
+        if self.samples == 1:
+            data["output"] = self.output
+            data["checks"] = {label: PASS if ok else FAIL for label, ok in self.checks.items()}
+            return data
+        data["samples"] = self.samples
+        shown = self.distribution[:MAX_DISTINCT_OUTPUTS]
+        data["outputs"] = [{"count": count, "output": text} for text, count in shown]
+        hidden = self.samples - sum(count for _, count in shown)
+        if hidden:
+            data["other_outputs"] = hidden
+        data["checks"] = {label: f"{k}/{n}" for label, (k, n) in self.counts.items()}
         return data
 
 
 def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
     """The snapshot entry that accepting `result` writes."""
     assert result.output is not None
-    return Entry(
+    entry = Entry(
         case=result.case,
         target=result.target,
         model=result.model,
@@ -75,6 +94,18 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         output=result.output,
         checks={check.label: check.passed for check in result.checks},
         known_failing=known_failing,
+    )
+    if len(result.outputs) <= 1:
+        return entry
+    ranked = Counter(result.outputs).most_common()  # ties keep first-seen order
+    counts = {c.label: (c.passed_count or 0, c.samples or len(result.outputs)) for c in result.checks}
+    return replace(
+        entry,
+        samples=len(result.outputs),
+        distribution=tuple(ranked[:MAX_DISTINCT_OUTPUTS]),
+        counts=counts,
+        # A sample set is judged by its counts; `checks` only says "every sample passed".
+        checks={label: k == n for label, (k, n) in counts.items()},
     )
 
 
@@ -133,6 +164,8 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
         raise broken("the name must be `case@target`")
     if not isinstance(raw, dict):
         raise broken("must be a mapping")
+    if "samples" in raw:
+        return _sampled_entry(case, target, raw, broken)
     output = raw.get("output")
     checks = raw.get("checks") or {}
     if not isinstance(output, str):
@@ -147,6 +180,31 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
         output=output,
         checks={str(label): value == PASS for label, value in checks.items()},
         known_failing=raw.get("known_failing") is True,
+    )
+
+
+def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> Entry:
+    samples = raw.get("samples")
+    outputs = raw.get("outputs")
+    if not isinstance(samples, int) or isinstance(samples, bool) or samples < 2:
+        raise broken("`samples` must be a whole number of at least 2")
+    if not isinstance(outputs, list) or not outputs or not all(
+        isinstance(o, dict) and isinstance(o.get("output"), str) and isinstance(o.get("count"), int)
+        for o in outputs
+    ):
+        raise broken("`outputs` must list `{count, output}` pairs")
+    counts = {}
+    for label, value in (raw.get("checks") or {}).items():
+        k, slash, n = str(value).partition("/")
+        if not (slash and k.isdigit() and n.isdigit() and int(k) <= int(n)):
+            raise broken(f"check '{label}' must be `passed/samples`, like 9/10")
+        counts[str(label)] = (int(k), int(n))
+    distribution = tuple((o["output"], o["count"]) for o in outputs)
+    return Entry(
+        case=case, target=target, model=str(raw.get("model", "")), request=str(raw.get("request", "")),
+        output=distribution[0][0], checks={label: k == n for label, (k, n) in counts.items()},
+        known_failing=raw.get("known_failing") is True, samples=samples,
+        distribution=distribution, counts=counts,
     )
 
 

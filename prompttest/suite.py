@@ -16,6 +16,7 @@ from prompttest.casefiles import case_id_text, read_case_file, to_checks
 from prompttest.errors import SuiteError
 from prompttest.jobs import expand, vet_cases
 from prompttest.model import Case, Suite, Target
+from prompttest.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suite_schema import PLACEMENT_HINTS, validate_suite_data
 from prompttest.yamlsource import Lines, YamlPath, line_of, load_yaml_file
 
@@ -120,6 +121,8 @@ def load_suite(path: str | Path) -> Suite:
         expect=to_checks(
             data.get("expect", []), lambda j: line_of(lines, ("expect", j))
         ),
+        repeat=data.get("repeat"),
+        pass_rule=_pass_rule(data, lines, (), file),
     )
     _unique_case_ids(suite.cases)
     vet_cases(suite)
@@ -154,7 +157,19 @@ def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str) -> C
         params=dict(item.get("params", {})),
         file=file,
         line=lines.get(path),
+        repeat=item.get("repeat"),
+        pass_rule=_pass_rule(item, lines, path, file),
     )
+
+
+def _pass_rule(data: dict[str, Any], lines: Lines, path: YamlPath, file: str) -> PassRule | None:
+    if "pass" not in data:
+        return None
+    try:
+        return parse_pass_rule(data["pass"])
+    except ValueError as exc:
+        raise SuiteError(str(exc), file=file, line=line_of(lines, path + ("pass",)),
+                         hint=f"write `pass:` as {PASS_RULE_FORMS}") from None
 
 
 def _messages(value: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...] | None:

@@ -17,6 +17,17 @@ class Baseline:
     model: str = ""
     request: str = ""
     known_failing: bool = False
+    # With repeats: each check's (passed, samples), and the distinct outputs with counts.
+    counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    distribution: tuple[tuple[str, int], ...] = ()
+
+    def count(self, label: str) -> tuple[int, int] | None:
+        """A check's (passed, samples) in the snapshot; a single sample counts as 1/1 or 0/1."""
+        if label in self.counts:
+            return self.counts[label]
+        if label in self.checks:
+            return (1 if self.checks[label] else 0, 1)
+        return None
 
 
 @dataclass(frozen=True)
@@ -26,6 +37,7 @@ class Outcome:
     output: str | None
     checks: Mapping[str, bool] = field(default_factory=dict)
     error: str | None = None
+    distribution: tuple[tuple[str, int], ...] = ()  # with repeats, capped as in snapshots
 
 
 def decide(baseline: Baseline | None, outcome: Outcome) -> Verdict:
@@ -51,6 +63,32 @@ def decide(baseline: Baseline | None, outcome: Outcome) -> Verdict:
     if failing:
         return Verdict.FAILING
     if outcome.output != baseline.output:
+        return Verdict.CHANGED
+    return Verdict.UNCHANGED
+
+
+def decide_sampled(baseline: Baseline | None, outcome: Outcome, changes: Mapping[str, str]) -> Verdict:
+    """The verdict of a key with repeats, given each check's classified rate change.
+
+    `changes` maps a check label to `drop`, `rise`, `inconclusive` or `same` (from the
+    Fisher test, adjusted over the run). A check fails when its pass rule fails; a
+    significant drop is a regression, a difference that is not significant is
+    `inconclusive` (it fails only with --strict).
+    """
+    if outcome.error is not None:
+        return Verdict.ERROR
+    if baseline is None:
+        return Verdict.NEW
+    seen = set(changes.values())
+    if "drop" in seen:
+        return Verdict.REGRESSED
+    if "rise" in seen:
+        return Verdict.IMPROVED
+    if not all(outcome.checks.values()):
+        return Verdict.FAILING
+    if "inconclusive" in seen:
+        return Verdict.INCONCLUSIVE
+    if outcome.distribution != baseline.distribution:
         return Verdict.CHANGED
     return Verdict.UNCHANGED
 

@@ -300,7 +300,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             """,
             4,
             "unknown key 'promt' in case 'france'; known keys: id, description, vars, "
-            "prompt, system, messages, params, expect",
+            "prompt, system, messages, params, expect, repeat, pass",
             "did you mean 'prompt'?",
             id="unknown-case-key",
         ),
@@ -313,7 +313,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             2,
             "unknown key 'modle' at the top of the suite; known keys: suite, "
             "description, target, targets, params, system, prompt, messages, expect, "
-            "cases",
+            "repeat, pass, cases",
             None,
             id="unknown-top-key",
         ),
@@ -490,7 +490,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             """,
             4,
             "unknown key 'contains' in case 'a'; known keys: id, description, vars, "
-            "prompt, system, messages, params, expect",
+            "prompt, system, messages, params, expect, repeat, pass",
             "checks go under expect: - contains: ...",
             id="check-outside-expect",
         ),

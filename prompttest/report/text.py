@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from tabulate import tabulate
 
-from ..model import VERDICT_ORDER, Result, Verdict
+from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
 from ..runs import RunRecord
+from ..stats import wilson_interval
 
 DETAIL_WIDTH = 70
 
@@ -58,6 +59,10 @@ def _why(result: Result, *, ci: bool) -> str:
         return f"{base}; {failed[0].label}: {failed[0].reason}" if failed else base
     if verdict is Verdict.OBSOLETE:
         return "in the snapshot, no longer in the suite"
+    if any(check.samples for check in result.checks) and verdict in (
+        Verdict.REGRESSED, Verdict.IMPROVED, Verdict.INCONCLUSIVE, Verdict.FAILING
+    ):
+        return "; ".join(_rate_note(c) for c in result.checks if c.before or not c.passed)
     before = result.snapshot_checks or {}
     if verdict is Verdict.REGRESSED:
         flipped = [c for c in result.checks if not c.passed and before.get(c.label) is True]
@@ -72,6 +77,18 @@ def _why(result: Result, *, ci: bool) -> str:
     if verdict is Verdict.CHANGED:
         return "output changed, every check as before"
     return ""
+
+
+def _rate_note(check: CheckResult) -> str:
+    """`contains: Paris 6/10 [0.31–0.83] was 10/10, p=0.043` for a check over samples."""
+    k, n = check.passed_count or 0, check.samples or 0
+    low, high = wilson_interval(k, n)
+    note = f"{check.label} {k}/{n} [{low:.2f}–{high:.2f}]"
+    if check.before:
+        note += f" was {check.before[0]}/{check.before[1]}"
+    if check.p_value is not None:
+        note += f", p={check.p_value:.3g}"
+    return note
 
 
 def _short(text: str) -> str:
