@@ -263,6 +263,10 @@ class Result:
     snapshot_output: str | None = None
     snapshot_checks: dict[str, bool] | None = None
     outputs: tuple[str, ...] = ()  # every sample, in order, when the key has more than one
+    # How the output moved from the snapshot's: a score in [0, 1] and one line of explanation
+    # ("reworded (0.82)", "meaning changed (0.41): negation added").
+    similarity: float | None = None
+    change: str | None = None
     suite_path: str = ""
     case_file: str = ""
     case_line: int | None = None
@@ -289,6 +293,8 @@ class Result:
             "checks": [check.to_dict() for check in self.checks],
             "error": self.error,
             "flags": list(self.flags),
+            "similarity": self.similarity,
+            "change": self.change,
             "request": self.request,
             "latency_ms": self.latency_ms,
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
@@ -325,6 +331,8 @@ class Result:
             outputs=outputs,
             checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", [])),
             error=data.get("error"),
+            similarity=data.get("similarity"),
+            change=data.get("change"),
             request=data.get("request", ""),
             flags=tuple(data.get("flags", [])),
             latency_ms=data.get("latency_ms"),

@@ -19,6 +19,7 @@ from .config import Project
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
 from .model import CheckContext, CheckResult, Job, Output, Result, Suite, Target, Verdict
 from .sampling import evaluate_samples, is_sampled, judge_sampled
+from .similarity import classify_change
 from .stats import DEFAULT_ALPHA
 from .runner import Answer, ProgressFn, answer_jobs
 from .runs import RunRecord, write_run
@@ -126,6 +127,7 @@ def run(
     if any(sampled):
         results = judge_sampled(results, [e.baseline() if e else None for e in entries], sampled,
                                 alpha=options.alpha)
+    results = [_describe_change(result) for result in results]
     if the_plan.complete:
         results += _obsolete(the_plan, baselines)
     record = RunRecord(
@@ -190,6 +192,14 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None) -> Result:
         cost_usd=output.cost_usd,
         cached=output.cached,
     )
+
+
+def _describe_change(result: Result) -> Result:
+    """Score how far the output moved from the snapshot's, and say whether its meaning did."""
+    if result.output is None or result.snapshot_output is None or result.output == result.snapshot_output:
+        return result
+    summary = classify_change(result.snapshot_output, result.output)
+    return replace(result, similarity=round(summary.similarity, 3), change=summary.explanation)
 
 
 def _context(job: Job, output: Output) -> CheckContext:

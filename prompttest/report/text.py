@@ -37,8 +37,18 @@ def render_errors(record: RunRecord) -> str:
 
 
 def sorted_results(results: tuple[Result, ...] | list[Result]) -> list[Result]:
+    """What a reviewer must see first on top.
+
+    Within a verdict: outputs whose meaning changed, then the lowest similarity first (a
+    negation scores high on words yet matters more than a harmless rewording).
+    """
     rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
-    return sorted(results, key=lambda r: (rank[r.verdict], r.key))
+
+    def order(r: Result) -> tuple[int, int, float, str]:
+        moved = 0 if (r.change or "").startswith("meaning changed") else 1
+        return rank[r.verdict], moved, 2.0 if r.similarity is None else r.similarity, r.key
+
+    return sorted(results, key=order)
 
 
 def _detail(result: Result, *, ci: bool) -> str:
@@ -75,7 +85,7 @@ def _why(result: Result, *, ci: bool) -> str:
         known = " (known failing)" if result.known_failing else ""
         return "; ".join(f"{c.label}: {c.reason}" for c in failed) + known
     if verdict is Verdict.CHANGED:
-        return "output changed, every check as before"
+        return f"every check as before; {result.change}" if result.change else "output changed, every check as before"
     return ""
 
 
