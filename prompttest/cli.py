@@ -18,6 +18,7 @@ from .config import Project, load_project
 
 if TYPE_CHECKING:
     from .runs import RunRecord
+    from .session import RunOptions
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
 
 TRUTHY = {"1", "true", "yes", "on"}
@@ -67,6 +68,10 @@ def cli() -> None:
               help="Samples per result key (instead of the suites' `repeat:`); each is its own cached call.")
 @click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
               show_default=True, help="Significance level of regressed/improved with repeats.")
+@click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD",
+              help="Budget: no new call once the spend reaches it; the rest are errors (exit 3).")
+@click.option("--dry-run", is_flag=True,
+              help="Show the calls the run would make, what the cache answers and the estimated cost; call nothing.")
 @click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
               help="Write the JSON report here.")
 @click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="PATH",
@@ -90,6 +95,8 @@ def run(
     strict: bool,
     repeat: int | None,
     alpha: float,
+    max_cost: float | None,
+    dry_run: bool,
     json_path: str | None,
     junit_path: str | None,
     markdown_path: str | None,
@@ -111,7 +118,10 @@ def run(
         paths=paths, models=models, api_base=api_base, update=update, ci=ci, strict=strict,
         concurrency=concurrency, timeout=timeout, retries=retries,
         use_cache=not no_cache, offline=offline, filters=filters, repeat=repeat, alpha=alpha,
+        max_cost=max_cost,
     )
+    if dry_run:
+        return _show_dry_run(options)
     progress = _ProgressBar() if sys.stderr.isatty() else None
     try:
         outcome = run_suites(_project(), options, on_progress=progress)
@@ -325,6 +335,27 @@ class _ProgressBar:
         if self.drawn:
             sys.stderr.write("\r" + " " * (self.width + 30) + "\r")
             sys.stderr.flush()
+
+
+def _show_dry_run(options: RunOptions) -> int:
+    from tabulate import tabulate
+
+    from .dryrun import dry_run
+
+    plans = dry_run(_project(), options)
+
+    def money(value: float | None) -> str:
+        return "unknown" if value is None else f"${value:.4f}"
+
+    rows = [(p.model, p.keys, p.calls, p.cached, p.to_call, money(p.estimated_usd)) for p in plans]
+    costs = [p.estimated_usd for p in plans]
+    total = None if None in costs else sum(c for c in costs if c is not None)
+    click.echo(tabulate(rows, headers=("model", "keys", "calls", "cached", "to call", "est. cost"),
+                        tablefmt="simple"))
+    click.echo(f"\ndry run: {sum(p.to_call for p in plans)} call(s) to make, "
+               f"{sum(p.cached for p in plans)} answered by the cache, estimated cost {money(total)} "
+               f"(output tokens taken at max_tokens); nothing was called or written")
+    return EXIT_OK
 
 
 def _write_reports(

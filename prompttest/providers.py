@@ -192,3 +192,31 @@ def _retry_after(exc: BaseException) -> float | None:
 def _one_line(text: str, limit: int = 300) -> str:
     flat = " ".join(str(text).split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# Output tokens assumed for a call whose params set no max_tokens (dry-run estimates only).
+ASSUMED_OUTPUT_TOKENS = 256
+
+
+def estimate_cost(call: Call) -> float | None:
+    """An estimate of a call's cost before making it; None when no price is known.
+
+    Prompt tokens are counted with the model's tokenizer; output tokens are taken at the
+    call's `max_tokens` (else ASSUMED_OUTPUT_TOKENS), so the estimate leans high.
+    """
+    if call.model.startswith("local/"):
+        return 0.0
+    litellm = load_litellm()
+    input_price = call.params.get("input_cost_per_token")
+    output_price = call.params.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        try:
+            info = litellm.get_model_info(call.model)
+        except Exception:  # litellm raises for any model missing from its price map
+            return None
+        input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        return None
+    prompt_tokens = litellm.token_counter(model=call.model, messages=list(call.messages))
+    output_tokens = call.params.get("max_tokens") or call.params.get("max_completion_tokens") or ASSUMED_OUTPUT_TOKENS
+    return float(prompt_tokens * input_price + output_tokens * output_price)

@@ -30,10 +30,12 @@ class Answer:
 
 @dataclass
 class Tally:
-    """Counters for the run record."""
+    """Counters for the run record, and the spend that --max-cost watches."""
 
     calls: int = 0  # requests sent, retries included
     cache_hits: int = 0
+    spent_usd: float = 0.0
+    unpriced: str | None = None  # a model whose cost is unknown: the budget cannot be kept
 
 
 def answer_jobs(
@@ -46,8 +48,13 @@ def answer_jobs(
     max_attempts: int,
     redact: Callable[[str], str],
     on_progress: ProgressFn | None = None,
+    max_cost: float | None = None,
 ) -> tuple[dict[str, Answer], Tally]:
-    """Answers by cache key. Identical calls (same cache key) are made once."""
+    """Answers by cache key. Identical calls (same cache key) are made once.
+
+    With `max_cost`, no new call starts once the spend reaches it (calls already in flight
+    finish, so the overshoot is at most `concurrency` calls); the rest are budget errors.
+    """
     calls: dict[str, Call] = {}
     for job in jobs:
         for call in job.calls():
@@ -80,6 +87,7 @@ def answer_jobs(
                 max_attempts=max_attempts,
                 redact=redact,
                 progress=progress,
+                max_cost=max_cost,
             )
         )
     return answers, tally
@@ -115,6 +123,7 @@ async def _call_all(
     max_attempts: int,
     redact: Callable[[str], str],
     progress: _Progress,
+    max_cost: float | None,
 ) -> None:
     policy = RetryPolicy(timeout_s=timeout_s, max_attempts=max_attempts)
     slots = asyncio.Semaphore(max(1, concurrency))
@@ -127,13 +136,36 @@ async def _call_all(
     async def one(key: str, call: Call) -> None:
         async with local_slots.get(call.model) or contextlib.nullcontext(), slots:
             target = (call.model, call.api_base)
+            over_budget = _over_budget(tally, max_cost)
             if target in refused:
                 answers[key] = Answer(None, error=f"not called: {refused[target]}")
+            elif over_budget:
+                answers[key] = Answer(None, error=over_budget)
             else:
                 answers[key] = await _call_one(call, policy, cache, tally, redact, refused)
+                if max_cost is not None and answers[key].output is not None:
+                    _spend(tally, call, answers[key])
         progress.tick()
 
     await asyncio.gather(*(one(key, call) for key, call in misses.items()))
+
+
+def _over_budget(tally: Tally, max_cost: float | None) -> str | None:
+    if max_cost is None:
+        return None
+    if tally.unpriced:
+        return f"budget: not called: the cost of {tally.unpriced} is unknown, so --max-cost cannot be kept"
+    if tally.spent_usd >= max_cost:
+        return f"budget: not called: --max-cost ${max_cost:g} reached (spent ${tally.spent_usd:.4f})"
+    return None
+
+
+def _spend(tally: Tally, call: Call, answer: Answer) -> None:
+    cost = answer.output.cost_usd if answer.output else None
+    if cost is None:
+        tally.unpriced = call.model
+    else:
+        tally.spent_usd += cost
 
 
 async def _call_one(

@@ -47,6 +47,7 @@ class RunOptions:
     filters: tuple[str, ...] = ()
     repeat: int | None = None  # samples per key, instead of the suites' `repeat:`
     alpha: float = DEFAULT_ALPHA  # significance level of the statistical verdicts
+    max_cost: float | None = None  # USD: no new call once the spend reaches it
 
 
 @dataclass(frozen=True)
@@ -115,6 +116,7 @@ def run(
             max_attempts=(options.retries if options.retries is not None else settings.retries) + 1,
             redact=redact,
             on_progress=on_progress,
+            max_cost=options.max_cost,
         )
     finally:
         cache.close()
@@ -298,4 +300,5 @@ def _recorded_options(options: RunOptions) -> dict[str, object]:
         "use_cache": options.use_cache,
         "repeat": options.repeat,
         "alpha": options.alpha,
+        "max_cost": options.max_cost,
     }
