@@ -28,9 +28,7 @@ CASE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$")
 _Row = tuple[int, int, dict[str, Any], Lines]
 
 
-def to_checks(
-    expect: list[dict[str, Any]], line_for: Callable[[int], int | None]
-) -> tuple[CheckSpec, ...]:
+def to_checks(expect: list[dict[str, Any]], line_for: Callable[[int], int | None]) -> tuple[CheckSpec, ...]:
     """Validated `expect` items (one-key mappings) as CheckSpecs with their lines."""
     specs = []
     for index, item in enumerate(expect):
@@ -44,17 +42,14 @@ def case_id_text(value: str | float, *, file: str, line: int | None) -> str:
     text = str(int(value)) if isinstance(value, (int, float)) else value
     if not CASE_ID.match(text):
         raise SuiteError(
-            f"case id '{text}' must start with a letter or digit and use only "
-            "letters, digits and _ . : -",
+            f"case id '{text}' must start with a letter or digit and use only letters, digits and _ . : -",
             file=file,
             line=line,
         )
     return text
 
 
-def read_case_file(
-    path: Path, *, suite_file: str, line: int | None
-) -> tuple[Case, ...]:
+def read_case_file(path: Path, *, suite_file: str, line: int | None) -> tuple[Case, ...]:
     """Every case in a .csv or .jsonl file; `line` is where the suite names the file."""
     file = str(path)
     if path.suffix.lower() not in CASE_FILE_SUFFIXES:
@@ -66,11 +61,7 @@ def read_case_file(
         )
     try:
         with path.open(encoding="utf-8-sig", newline="") as stream:
-            rows = (
-                _csv_rows(stream, file)
-                if path.suffix.lower() == ".csv"
-                else _jsonl_rows(stream, file)
-            )
+            rows = _csv_rows(stream, file) if path.suffix.lower() == ".csv" else _jsonl_rows(stream, file)
             cases = tuple(_case(row, file) for row in rows)
     except FileNotFoundError:
         raise SuiteError(
@@ -80,9 +71,7 @@ def read_case_file(
             hint="the path in cases: is relative to the suite file",
         ) from None
     except UnicodeDecodeError:
-        raise SuiteError(
-            "the cases file is not UTF-8 text", file=file, hint="save it as UTF-8"
-        ) from None
+        raise SuiteError("the cases file is not UTF-8 text", file=file, hint="save it as UTF-8") from None
     except OSError as exc:
         raise SuiteError(
             f"cannot read cases file {file}: {exc.strerror or exc}",
@@ -136,8 +125,7 @@ def _csv_rows(stream: Any, file: str) -> Iterator[_Row]:
             number += 1
             if len(fields) != len(header):
                 raise SuiteError(
-                    f"row {number} has {len(fields)} values but the header has "
-                    f"{len(header)} columns",
+                    f"row {number} has {len(fields)} values but the header has {len(header)} columns",
                     file=file,
                     line=start,
                     hint="quote values that contain commas",
@@ -145,29 +133,21 @@ def _csv_rows(stream: Any, file: str) -> Iterator[_Row]:
             record: dict[str, Any] = dict(zip(header, fields, strict=False))
             check_lines: Lines = {}
             if record.get("expect", "").strip():
-                record["expect"], check_lines = _expect_cell(
-                    record["expect"], number, file, start
-                )
+                record["expect"], check_lines = _expect_cell(record["expect"], number, file, start)
             else:
                 record.pop("expect", None)
             yield number, start, record, check_lines
     except csv.Error as exc:
-        raise SuiteError(
-            f"unreadable CSV: {exc}", file=file, line=reader.line_num
-        ) from None
+        raise SuiteError(f"unreadable CSV: {exc}", file=file, line=reader.line_num) from None
 
 
 def _check_header(header: list[str], file: str) -> None:
     seen: set[str] = set()
     for name in header:
         if not name:
-            raise SuiteError(
-                "the CSV header has an empty column name", file=file, line=1
-            )
+            raise SuiteError("the CSV header has an empty column name", file=file, line=1)
         if name in seen:
-            raise SuiteError(
-                f"the CSV header names column '{name}' twice", file=file, line=1
-            )
+            raise SuiteError(f"the CSV header names column '{name}' twice", file=file, line=1)
         seen.add(name)
 
 
@@ -201,8 +181,7 @@ def _jsonl_rows(stream: Any, file: str) -> Iterator[_Row]:
             ) from None
         if not isinstance(record, dict):
             raise SuiteError(
-                f"row {number} must be a JSON object, "
-                'like {"id": "france", "country": "France"}',
+                f'row {number} must be a JSON object, like {{"id": "france", "country": "France"}}',
                 file=file,
                 line=line,
             )

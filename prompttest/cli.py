@@ -47,39 +47,99 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-m", "--model", "models", multiple=True, metavar="MODEL",
-              help="Run against this litellm model instead of the suites' targets (repeatable).")
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    metavar="MODEL",
+    help="Run against this litellm model instead of the suites' targets (repeatable).",
+)
 @click.option("--api-base", metavar="URL", help="Endpoint for the --model targets.")
 @click.option("-u", "--update", is_flag=True, help="Accept this run's outputs into the snapshots.")
-@click.option("--ci/--no-ci", default=None,
-              help="The CI gate: never write snapshots; new keys fail. Default: on when CI=true.")
-@click.option("-j", "--concurrency", type=click.IntRange(1, 1024), metavar="N",
-              help="Provider calls in flight at once. [default: 8]")
-@click.option("--timeout", type=click.FloatRange(min=0.1), metavar="SECONDS",
-              help="Time limit of one attempt of a call. [default: 60]")
-@click.option("--retries", type=click.IntRange(0, 20), metavar="N",
-              help="Retries after a 429, 5xx, timeout or broken answer. [default: 3]")
+@click.option(
+    "--ci/--no-ci",
+    default=None,
+    help="The CI gate: never write snapshots; new keys fail. Default: on when CI=true.",
+)
+@click.option(
+    "-j",
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    metavar="N",
+    help="Provider calls in flight at once. [default: 8]",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    metavar="SECONDS",
+    help="Time limit of one attempt of a call. [default: 60]",
+)
+@click.option(
+    "--retries",
+    type=click.IntRange(0, 20),
+    metavar="N",
+    help="Retries after a 429, 5xx, timeout or broken answer. [default: 3]",
+)
 @click.option("--no-cache", is_flag=True, help="Do not read cached answers (fresh ones are still cached).")
 @click.option("--offline", is_flag=True, help="Never call a provider: a cache miss is an error.")
-@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
-              help="Only result keys (suite/case@target) matching this glob (repeatable).")
+@click.option(
+    "-k",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only result keys (suite/case@target) matching this glob (repeatable).",
+)
 @click.option("--strict", is_flag=True, help="`changed` and `inconclusive` keys fail too.")
-@click.option("--repeat", type=click.IntRange(1, 10000), metavar="N",
-              help="Samples per result key (instead of the suites' `repeat:`); each is its own cached call.")
-@click.option("--alpha", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.05,
-              show_default=True, help="Significance level of regressed/improved with repeats.")
-@click.option("--max-cost", type=click.FloatRange(min=0), metavar="USD",
-              help="Budget: no new call once the spend reaches it; the rest are errors (exit 3).")
-@click.option("--dry-run", is_flag=True,
-              help="Show the calls the run would make, what the cache answers and the estimated cost; call nothing.")
-@click.option("--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write the JSON report here.")
-@click.option("--junit", "junit_path", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write a JUnit XML report here (one testcase per result key).")
-@click.option("--markdown", "markdown_path", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write a PR-comment-sized Markdown summary here.")
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write a self-contained HTML report here (filters, search, side-by-side diffs).")
+@click.option(
+    "--repeat",
+    type=click.IntRange(1, 10000),
+    metavar="N",
+    help="Samples per result key (instead of the suites' `repeat:`); each is its own cached call.",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(0, 1, min_open=True, max_open=True),
+    default=0.05,
+    show_default=True,
+    help="Significance level of regressed/improved with repeats.",
+)
+@click.option(
+    "--max-cost",
+    type=click.FloatRange(min=0),
+    metavar="USD",
+    help="Budget: no new call once the spend reaches it; the rest are errors (exit 3).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Show the calls the run would make, what the cache answers and the estimated cost; call nothing.",
+)
+@click.option(
+    "--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH", help="Write the JSON report here."
+)
+@click.option(
+    "--junit",
+    "junit_path",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Write a JUnit XML report here (one testcase per result key).",
+)
+@click.option(
+    "--markdown",
+    "markdown_path",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Write a PR-comment-sized Markdown summary here.",
+)
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Write a self-contained HTML report here (filters, search, side-by-side diffs).",
+)
 def run(
     paths: tuple[str, ...],
     models: tuple[str, ...],
@@ -115,9 +175,20 @@ def run(
     if api_base and not models:
         raise click.UsageError("--api-base applies to --model targets: give -m MODEL too")
     options = RunOptions(
-        paths=paths, models=models, api_base=api_base, update=update, ci=ci, strict=strict,
-        concurrency=concurrency, timeout=timeout, retries=retries,
-        use_cache=not no_cache, offline=offline, filters=filters, repeat=repeat, alpha=alpha,
+        paths=paths,
+        models=models,
+        api_base=api_base,
+        update=update,
+        ci=ci,
+        strict=strict,
+        concurrency=concurrency,
+        timeout=timeout,
+        retries=retries,
+        use_cache=not no_cache,
+        offline=offline,
+        filters=filters,
+        repeat=repeat,
+        alpha=alpha,
         max_cost=max_cost,
     )
     if dry_run:
@@ -130,8 +201,9 @@ def run(
             progress.close()
     record = outcome.record
     code = exit_code(record, strict=strict)
-    _write_reports(record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path,
-                   html_path=html_path)
+    _write_reports(
+        record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
+    )
     table = render_table(record)
     errors = render_errors(record)
     for block in (table, errors):
@@ -170,12 +242,26 @@ def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[st
 
 @cli.command()
 @click.argument("runs", nargs=-1, metavar="[RUN_A] [RUN_B]")
-@click.option("--base", metavar="GIT_REF",
-              help="Compare against the snapshots committed at this git ref (e.g. origin/main).")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json", "html"]), default="text",
-              show_default=True, help="Output format.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), metavar="PATH",
-              help="Write to this file instead of stdout.")
+@click.option(
+    "--base",
+    metavar="GIT_REF",
+    help="Compare against the snapshots committed at this git ref (e.g. origin/main).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "markdown", "json", "html"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    metavar="PATH",
+    help="Write to this file instead of stdout.",
+)
 def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) -> int:
     """Explain what changed between two sides, key by key.
 
@@ -201,8 +287,12 @@ def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) 
         a = snapshot_side(project.snapshots_dir)
         b = run_side(project.runs_dir, runs[0] if runs else "last")
     comparison = compare(a, b)
-    render = {"text": render_diff_text, "markdown": render_diff_markdown, "json": render_diff_json,
-              "html": render_diff_html}[fmt]
+    render = {
+        "text": render_diff_text,
+        "markdown": render_diff_markdown,
+        "json": render_diff_json,
+        "html": render_diff_html,
+    }[fmt]
     text = render(comparison)
     if output:
         from .snapshots import atomic_write
@@ -247,16 +337,28 @@ def review() -> int:
 
 
 @cli.command()
-@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
-              help="Only keys matching this glob (repeatable). Default: every pending change.")
+@click.option(
+    "-k",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only keys matching this glob (repeatable). Default: every pending change.",
+)
 def accept(filters: tuple[str, ...]) -> int:
     """Accept the last run's pending changes into the snapshots (no terminal needed)."""
     return _decide_all("accept", filters)
 
 
 @cli.command()
-@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN",
-              help="Only keys matching this glob (repeatable). Default: every pending change.")
+@click.option(
+    "-k",
+    "--filter",
+    "filters",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only keys matching this glob (repeatable). Default: every pending change.",
+)
 def reject(filters: tuple[str, ...]) -> int:
     """Drop the last run's pending changes: the snapshots keep what they have."""
     return _decide_all("reject", filters)
@@ -270,8 +372,9 @@ def _decide_all(what: str, filters: tuple[str, ...]) -> int:
     path, record = last_run(project.runs_dir)
     changes = pending_changes(record, project.snapshots_dir, rejected=rejected_keys(path), patterns=filters)
     decision = Decision(what)
-    done = apply(changes, {c.key: decision for c in changes},
-                 snapshots_dir=project.snapshots_dir, record_path=path)
+    done = apply(
+        changes, {c.key: decision for c in changes}, snapshots_dir=project.snapshots_dir, record_path=path
+    )
     for change in changes:
         click.echo(f"{what}ed {change.result.verdict.value:<10} {change.key}")
     files = ", ".join(str(p.relative_to(project.root)) for p in done.files)
@@ -350,11 +453,16 @@ def _show_dry_run(options: RunOptions) -> int:
     rows = [(p.model, p.keys, p.calls, p.cached, p.to_call, money(p.estimated_usd)) for p in plans]
     costs = [p.estimated_usd for p in plans]
     total = None if None in costs else sum(c for c in costs if c is not None)
-    click.echo(tabulate(rows, headers=("model", "keys", "calls", "cached", "to call", "est. cost"),
-                        tablefmt="simple"))
-    click.echo(f"\ndry run: {sum(p.to_call for p in plans)} call(s) to make, "
-               f"{sum(p.cached for p in plans)} answered by the cache, estimated cost {money(total)} "
-               f"(output tokens taken at max_tokens); nothing was called or written")
+    click.echo(
+        tabulate(
+            rows, headers=("model", "keys", "calls", "cached", "to call", "est. cost"), tablefmt="simple"
+        )
+    )
+    click.echo(
+        f"\ndry run: {sum(p.to_call for p in plans)} call(s) to make, "
+        f"{sum(p.cached for p in plans)} answered by the cache, estimated cost {money(total)} "
+        f"(output tokens taken at max_tokens); nothing was called or written"
+    )
     return EXIT_OK
 
 
@@ -374,8 +482,12 @@ def _write_reports(
     from .report.markdown import render_markdown
     from .snapshots import atomic_write
 
-    writers = ((json_path, render_json), (junit_path, render_junit), (markdown_path, render_markdown),
-               (html_path, render_html))
+    writers = (
+        (json_path, render_json),
+        (junit_path, render_junit),
+        (markdown_path, render_markdown),
+        (html_path, render_html),
+    )
     for path, render in writers:
         if path:
             atomic_write(Path(path), render(record))

@@ -110,9 +110,17 @@ def _from_entry(suite: str, entry: Entry) -> Result:
         CheckResult(label=label, passed=ok, reason="", name=label.partition(":")[0])
         for label, ok in entry.checks.items()
     )
-    return Result(suite=suite, case=entry.case, target=entry.target, model=entry.model,
-                  verdict=Verdict.UNCHANGED, output=entry.output, checks=checks,
-                  request=entry.request, known_failing=entry.known_failing)
+    return Result(
+        suite=suite,
+        case=entry.case,
+        target=entry.target,
+        model=entry.model,
+        verdict=Verdict.UNCHANGED,
+        output=entry.output,
+        checks=checks,
+        request=entry.request,
+        known_failing=entry.known_failing,
+    )
 
 
 def compare(a: Side, b: Side) -> Comparison:
@@ -120,10 +128,20 @@ def compare(a: Side, b: Side) -> Comparison:
     results = [_judge(a.results.get(key), after) for key, after in sorted(b.results.items())]
     for key, before in sorted(a.results.items()):
         if key not in b.results:
-            results.append(replace(before, verdict=Verdict.OBSOLETE, output=None, checks=(),
-                                   snapshot_output=before.output, snapshot_checks=_checks(before)))
+            results.append(
+                replace(
+                    before,
+                    verdict=Verdict.OBSOLETE,
+                    output=None,
+                    checks=(),
+                    snapshot_output=before.output,
+                    snapshot_checks=_checks(before),
+                )
+            )
     # ci=True: a comparison writes nothing, and a key missing from A fails like an uncommitted one.
-    record = RunRecord(id=f"{a.label} → {b.label}", started_at="", wall_s=0.0, results=tuple(results), ci=True)
+    record = RunRecord(
+        id=f"{a.label} → {b.label}", started_at="", wall_s=0.0, results=tuple(results), ci=True
+    )
     names = sorted({r.suite for r in (*a.results.values(), *b.results.values())})
     suites = {
         name: (
@@ -142,8 +160,13 @@ def _checks(result: Result) -> dict[str, bool]:
 def _judge(before: Result | None, after: Result) -> Result:
     baseline = None
     if before is not None and before.output is not None:
-        baseline = Baseline(output=before.output, checks=_checks(before), model=before.model,
-                            request=before.request, known_failing=before.known_failing)
+        baseline = Baseline(
+            output=before.output,
+            checks=_checks(before),
+            model=before.model,
+            request=before.request,
+            known_failing=before.known_failing,
+        )
     outcome = Outcome(output=after.output, checks=_checks(after), error=after.error)
     return replace(
         after,
@@ -165,7 +188,8 @@ def _stats(results: list[Result], has_metrics: bool) -> SuiteStats:
         latency_p95=_percentile(latencies, 0.95) if has_metrics and latencies else None,
         tokens=sum(r.completion_tokens or 0 for r in answered) if has_metrics else None,
         cost_usd=sum(c for c in costs if c is not None)
-        if has_metrics and costs and all(c is not None for c in costs) else None,
+        if has_metrics and costs and all(c is not None for c in costs)
+        else None,
     )
 
 

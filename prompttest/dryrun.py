@@ -36,7 +36,9 @@ def dry_run(project: Project, options: RunOptions) -> list[ModelPlan]:
             calls.setdefault(call.model, {})[call.cache_key()] = call
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=False)
     try:
-        plans = [_model_plan(model, keys[model], list(by_key.values()), cache) for model, by_key in calls.items()]
+        plans = [
+            _model_plan(model, keys[model], list(by_key.values()), cache) for model, by_key in calls.items()
+        ]
     finally:
         cache.close()
     return plans
@@ -50,5 +52,6 @@ def _model_plan(model: str, keys: int, calls: list[Call], cache: ResponseCache) 
 
         costs = [estimate_cost(call) for call in misses]
         estimate = None if None in costs else sum(c for c in costs if c is not None)
-    return ModelPlan(model=model, keys=keys, calls=len(calls), cached=len(calls) - len(misses),
-                     estimated_usd=estimate)
+    return ModelPlan(
+        model=model, keys=keys, calls=len(calls), cached=len(calls) - len(misses), estimated_usd=estimate
+    )

@@ -81,9 +81,7 @@ def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ..
     checks = tuple(
         CheckSpec(
             name=check.name,
-            value=render_value(
-                check.value, case.vars, where=where, file=case.file, line=case.line
-            ),
+            value=render_value(check.value, case.vars, where=where, file=case.file, line=case.line),
             line=check.line,
         )
         for check in suite.expect + case.expect
@@ -119,8 +117,7 @@ def _message_templates(suite: Suite, case: Case) -> Messages:
     if case.messages is None and case.prompt is None and suite.messages is not None:
         if case.system is not None:
             raise SuiteError(
-                f"case '{case.id}' sets system: but its prompt comes from the "
-                "suite's messages:",
+                f"case '{case.id}' sets system: but its prompt comes from the suite's messages:",
                 file=case.file,
                 line=case.line,
                 hint="put the system message in messages:, or give the case a prompt:",

@@ -55,8 +55,18 @@ DEFAULT_STOP = ("\n",)
 DEFAULT_MAX_TOKENS = 128
 # Params handed to llama.cpp under their own names; `raw` is ours; anything else is refused
 # rather than silently ignored.
-SAMPLING_PARAMS = frozenset({"temperature", "top_p", "top_k", "min_p", "seed", "repeat_penalty",
-                             "presence_penalty", "frequency_penalty"})
+SAMPLING_PARAMS = frozenset(
+    {
+        "temperature",
+        "top_p",
+        "top_k",
+        "min_p",
+        "seed",
+        "repeat_penalty",
+        "presence_penalty",
+        "frequency_penalty",
+    }
+)
 IGNORED_PARAMS = frozenset({"max_retries"})  # added by litellm itself, meaningless here
 PROBE_TIMEOUT_S = 180.0
 # One token from the real model: the crashing builds die at the first inference.
@@ -395,9 +405,7 @@ def register(litellm: Any) -> None:
     """Make `local/...` a litellm provider (idempotent)."""
     if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
         return
-    litellm.custom_provider_map.append(
-        {"provider": PROVIDER, "custom_handler": _handler_class(litellm)()}
-    )
+    litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": _handler_class(litellm)()})
 
 
 def _handler_class(litellm: Any) -> type:
@@ -434,14 +442,24 @@ def _handler_class(litellm: Any) -> type:
         """Answers `local/...` calls with the in-process model."""
 
         def completion(  # type: ignore[override]
-            self, *, model: str, messages: list[dict[str, Any]], model_response: Any,
-            optional_params: dict[str, Any], **_: Any,
+            self,
+            *,
+            model: str,
+            messages: list[dict[str, Any]],
+            model_response: Any,
+            optional_params: dict[str, Any],
+            **_: Any,
         ) -> Any:
             return answer(model, messages, model_response, optional_params)
 
         async def acompletion(  # type: ignore[override]
-            self, *, model: str, messages: list[dict[str, Any]], model_response: Any,
-            optional_params: dict[str, Any], **_: Any,
+            self,
+            *,
+            model: str,
+            messages: list[dict[str, Any]],
+            model_response: Any,
+            optional_params: dict[str, Any],
+            **_: Any,
         ) -> Any:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(

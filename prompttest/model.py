@@ -194,21 +194,36 @@ class CheckResult:
     p_value: float | None = None  # adjusted over the run (Holm); None when not tested
 
     def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"type": self.name, "label": self.label, "passed": self.passed,
-                                "reason": self.reason}
+        data: dict[str, Any] = {
+            "type": self.name,
+            "label": self.label,
+            "passed": self.passed,
+            "reason": self.reason,
+        }
         if self.samples is not None:
             low, high = wilson_interval(self.passed_count or 0, self.samples)
-            data |= {"passed_count": self.passed_count, "samples": self.samples,
-                     "interval": [round(low, 4), round(high, 4)],
-                     "before": list(self.before) if self.before else None, "p_value": self.p_value}
+            data |= {
+                "passed_count": self.passed_count,
+                "samples": self.samples,
+                "interval": [round(low, 4), round(high, 4)],
+                "before": list(self.before) if self.before else None,
+                "p_value": self.p_value,
+            }
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         before = data.get("before")
-        return cls(label=data["label"], passed=data["passed"], reason=data["reason"], name=data["type"],
-                   passed_count=data.get("passed_count"), samples=data.get("samples"),
-                   before=(int(before[0]), int(before[1])) if before else None, p_value=data.get("p_value"))
+        return cls(
+            label=data["label"],
+            passed=data["passed"],
+            reason=data["reason"],
+            name=data["type"],
+            passed_count=data.get("passed_count"),
+            samples=data.get("samples"),
+            before=(int(before[0]), int(before[1])) if before else None,
+            p_value=data.get("p_value"),
+        )
 
 
 class Verdict(enum.StrEnum):

@@ -218,5 +218,7 @@ def estimate_cost(call: Call) -> float | None:
     if input_price is None or output_price is None:
         return None
     prompt_tokens = litellm.token_counter(model=call.model, messages=list(call.messages))
-    output_tokens = call.params.get("max_tokens") or call.params.get("max_completion_tokens") or ASSUMED_OUTPUT_TOKENS
+    output_tokens = (
+        call.params.get("max_tokens") or call.params.get("max_completion_tokens") or ASSUMED_OUTPUT_TOKENS
+    )
     return float(prompt_tokens * input_price + output_tokens * output_price)

@@ -56,11 +56,13 @@ def _deltas(before: Result, after: Result) -> str:
             return f"{name} {'?' if a is None else format(a, fmt)} → {'?' if b is None else format(b, fmt)}"
         return f"{name} {a:{fmt}} → {b:{fmt}} ({b - a:+{fmt}})"
 
-    return " · ".join([
-        delta("latency ms", before.latency_ms, after.latency_ms, ".0f"),
-        delta("tokens", before.completion_tokens, after.completion_tokens, "d"),
-        delta("cost $", before.cost_usd, after.cost_usd, ".5f"),
-    ])
+    return " · ".join(
+        [
+            delta("latency ms", before.latency_ms, after.latency_ms, ".0f"),
+            delta("tokens", before.completion_tokens, after.completion_tokens, "d"),
+            delta("cost $", before.cost_usd, after.cost_usd, ".5f"),
+        ]
+    )
 
 
 def _diff(old: str, new: str) -> list[str]:

@@ -129,7 +129,9 @@ async def _call_all(
     slots = asyncio.Semaphore(max(1, concurrency))
     # An in-process model answers one call at a time: more in flight would only queue, and
     # the queueing would count as latency (and against the timeout).
-    local_slots = {model: asyncio.Semaphore(1) for model in {c.model for c in misses.values()} if is_local(model)}
+    local_slots = {
+        model: asyncio.Semaphore(1) for model in {c.model for c in misses.values()} if is_local(model)
+    }
     # A model that answered 401/403/404 will answer every call the same: stop calling it.
     refused: dict[tuple[str, str | None], str] = {}
 

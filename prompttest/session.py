@@ -18,13 +18,13 @@ from .checks import run_check
 from .config import Project
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
 from .model import CheckContext, CheckResult, Job, Output, Result, Suite, Target, Verdict
-from .sampling import evaluate_samples, is_sampled, judge_sampled
-from .similarity import classify_change
-from .stats import DEFAULT_ALPHA
 from .runner import Answer, ProgressFn, answer_jobs
 from .runs import RunRecord, write_run
+from .sampling import evaluate_samples, is_sampled, judge_sampled
 from .secrets import Redactor
+from .similarity import classify_change
 from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
+from .stats import DEFAULT_ALPHA
 from .suite import expand, load_suites
 from .verdicts import Outcome, decide, flags, is_failure
 
@@ -72,9 +72,9 @@ def plan(project: Project, options: RunOptions) -> Plan:
     """Load and validate every suite, then expand it into jobs (nothing is called)."""
     paths = list(options.paths) or [str(p) for p in project.suite_paths()]
     suites = load_suites(paths)
-    override = tuple(
-        Target(id=model, model=model, api_base=options.api_base) for model in options.models
-    ) or None
+    override = (
+        tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
+    )
     default = Target(id=project.settings.target, model=project.settings.target)
     jobs = [
         job
@@ -92,9 +92,7 @@ def _selected(key: str, patterns: Sequence[str]) -> bool:
     return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, f"*{p}*") for p in patterns)
 
 
-def run(
-    project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None
-) -> RunOutcome:
+def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None) -> RunOutcome:
     """Run the suites; write snapshots (unless in CI) and a run record."""
     started = time.time()
     the_plan = plan(project, options)
@@ -125,10 +123,13 @@ def run(
         _result(job, [answers[call.cache_key()] for call in job.calls()], entry)
         for job, entry in zip(the_plan.jobs, entries, strict=True)
     ]
-    sampled = [is_sampled(job, e.baseline() if e else None) for job, e in zip(the_plan.jobs, entries, strict=True)]
+    sampled = [
+        is_sampled(job, e.baseline() if e else None) for job, e in zip(the_plan.jobs, entries, strict=True)
+    ]
     if any(sampled):
-        results = judge_sampled(results, [e.baseline() if e else None for e in entries], sampled,
-                                alpha=options.alpha)
+        results = judge_sampled(
+            results, [e.baseline() if e else None for e in entries], sampled, alpha=options.alpha
+        )
     results = [_describe_change(result) for result in results]
     if the_plan.complete:
         results += _obsolete(the_plan, baselines)

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Mapping
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -134,7 +134,9 @@ def parse_snapshot(text: str, *, file: str) -> dict[str, Entry]:
     if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
         raise SnapshotError(
             "not a prompttest snapshot (expected a mapping with `results`)",
-            file=file, line=1, hint=hint,
+            file=file,
+            line=1,
+            hint=hint,
         )
     entries: dict[str, Entry] = {}
     for name, raw in (data.get("results") or {}).items():
@@ -188,9 +190,13 @@ def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> 
     outputs = raw.get("outputs")
     if not isinstance(samples, int) or isinstance(samples, bool) or samples < 2:
         raise broken("`samples` must be a whole number of at least 2")
-    if not isinstance(outputs, list) or not outputs or not all(
-        isinstance(o, dict) and isinstance(o.get("output"), str) and isinstance(o.get("count"), int)
-        for o in outputs
+    if (
+        not isinstance(outputs, list)
+        or not outputs
+        or not all(
+            isinstance(o, dict) and isinstance(o.get("output"), str) and isinstance(o.get("count"), int)
+            for o in outputs
+        )
     ):
         raise broken("`outputs` must list `{count, output}` pairs")
     counts = {}
@@ -201,10 +207,16 @@ def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> 
         counts[str(label)] = (int(k), int(n))
     distribution = tuple((o["output"], o["count"]) for o in outputs)
     return Entry(
-        case=case, target=target, model=str(raw.get("model", "")), request=str(raw.get("request", "")),
-        output=distribution[0][0], checks={label: k == n for label, (k, n) in counts.items()},
-        known_failing=raw.get("known_failing") is True, samples=samples,
-        distribution=distribution, counts=counts,
+        case=case,
+        target=target,
+        model=str(raw.get("model", "")),
+        request=str(raw.get("request", "")),
+        output=distribution[0][0],
+        checks={label: k == n for label, (k, n) in counts.items()},
+        known_failing=raw.get("known_failing") is True,
+        samples=samples,
+        distribution=distribution,
+        counts=counts,
     )
 
 

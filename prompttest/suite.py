@@ -44,8 +44,7 @@ def find_suite_files(paths: Sequence[str | Path]) -> list[Path]:
         else:
             raise SuiteError(
                 f"no such file or folder: {given}",
-                hint="pass suite files or folders; `prompttest init` creates suites/ "
-                "with an example suite",
+                hint="pass suite files or folders; `prompttest init` creates suites/ with an example suite",
             )
         for file in files:
             if file.resolve() not in seen:
@@ -73,8 +72,7 @@ def load_suites(paths: Sequence[str | Path]) -> list[Suite]:
         suite = load_suite(file)
         if suite.name in by_name:
             raise SuiteError(
-                f"two suite files are named '{suite.name}': {by_name[suite.name].path} "
-                f"and {suite.path}",
+                f"two suite files are named '{suite.name}': {by_name[suite.name].path} and {suite.path}",
                 file=suite.path,
                 hint="suite names key snapshots, so they must be unique: set suite: "
                 "to another name in one of them",
@@ -92,8 +90,7 @@ def load_suite(path: str | Path) -> Suite:
     name = data.get("suite", Path(path).stem)
     if not SUITE_NAME.match(name):
         raise SuiteError(
-            f"suite name '{name}' must start with a letter or digit and use only "
-            "letters, digits and _ . -",
+            f"suite name '{name}' must start with a letter or digit and use only letters, digits and _ . -",
             file=file,
             line=lines.get(("suite",)),
             hint="rename the file or set suite: to a valid name",
@@ -105,9 +102,7 @@ def load_suite(path: str | Path) -> Suite:
         case_path = Path(path).parent / data["cases"]
         cases = read_case_file(case_path, suite_file=file, line=lines.get(("cases",)))
     else:
-        cases = tuple(
-            _inline_case(item, i, lines, file) for i, item in enumerate(data["cases"])
-        )
+        cases = tuple(_inline_case(item, i, lines, file) for i, item in enumerate(data["cases"]))
     suite = Suite(
         name=name,
         path=file,
@@ -118,9 +113,7 @@ def load_suite(path: str | Path) -> Suite:
         system=data.get("system"),
         prompt=data.get("prompt"),
         messages=_messages(data.get("messages")),
-        expect=to_checks(
-            data.get("expect", []), lambda j: line_of(lines, ("expect", j))
-        ),
+        expect=to_checks(data.get("expect", []), lambda j: line_of(lines, ("expect", j))),
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
     )
@@ -148,9 +141,7 @@ def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str) -> C
     return Case(
         id=case_id_text(item["id"], file=file, line=lines.get(path + ("id",))),
         vars=dict(item.get("vars", {})),
-        expect=to_checks(
-            item.get("expect", []), lambda j: line_of(lines, path + ("expect", j))
-        ),
+        expect=to_checks(item.get("expect", []), lambda j: line_of(lines, path + ("expect", j))),
         prompt=item.get("prompt"),
         system=item.get("system"),
         messages=_messages(item.get("messages")),
@@ -168,8 +159,12 @@ def _pass_rule(data: dict[str, Any], lines: Lines, path: YamlPath, file: str) ->
     try:
         return parse_pass_rule(data["pass"])
     except ValueError as exc:
-        raise SuiteError(str(exc), file=file, line=line_of(lines, path + ("pass",)),
-                         hint=f"write `pass:` as {PASS_RULE_FORMS}") from None
+        raise SuiteError(
+            str(exc),
+            file=file,
+            line=line_of(lines, path + ("pass",)),
+            hint=f"write `pass:` as {PASS_RULE_FORMS}",
+        ) from None
 
 
 def _messages(value: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...] | None:
@@ -204,8 +199,7 @@ def _targets(data: dict[str, Any], lines: Lines, file: str) -> tuple[Target, ...
             )
         if target.id in first_line:
             raise SuiteError(
-                f"duplicate target id '{target.id}' "
-                f"(lines {first_line[target.id]} and {line})",
+                f"duplicate target id '{target.id}' (lines {first_line[target.id]} and {line})",
                 file=file,
                 line=line,
                 hint="give one of them its own id: {id: ..., model: ...}",
@@ -244,9 +238,7 @@ def _at(data: Any, path: YamlPath) -> Any:
     return data
 
 
-def _one_of(
-    data: dict[str, Any], lines: Lines, path: YamlPath, keys: tuple[str, str], file: str
-) -> None:
+def _one_of(data: dict[str, Any], lines: Lines, path: YamlPath, keys: tuple[str, str], file: str) -> None:
     if all(key in data for key in keys):
         raise SuiteError(
             f"use either {keys[0]}: or {keys[1]}:, not both",
@@ -260,8 +252,7 @@ def _unique_case_ids(cases: tuple[Case, ...]) -> None:
     for case in cases:
         if case.id in first_line:
             raise SuiteError(
-                f"duplicate case id '{case.id}' "
-                f"(lines {first_line[case.id]} and {case.line})",
+                f"duplicate case id '{case.id}' (lines {first_line[case.id]} and {case.line})",
                 file=case.file,
                 line=case.line,
                 hint="case ids must be unique in a suite: they key snapshots",

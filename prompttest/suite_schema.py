@@ -32,26 +32,19 @@ _TYPE_WORDS = {
 # Keys people reach for that live somewhere else.
 PLACEMENT_HINTS = {
     "model": "a model is a target: target: openai/gpt-4o-mini",
-    "api_key": "keys come from the environment (e.g. OPENAI_API_KEY), "
-    "never from suite files",
+    "api_key": "keys come from the environment (e.g. OPENAI_API_KEY), never from suite files",
     "api_base": "api_base belongs on a target: targets: [{model: ..., api_base: ...}]",
     "base_url": "the endpoint is a target's api_base: {model: ..., api_base: ...}",
     "assert": "checks go under expect:",
     "tests": "cases go under cases:",
 }
-_NAME_RULE = (
-    "must start with a letter or digit and use only letters, digits and {chars}"
-)
+_NAME_RULE = "must start with a letter or digit and use only letters, digits and {chars}"
 
 
 @functools.cache
 def suite_schema() -> dict[str, Any]:
     """The JSON Schema of a suite file, as shipped in the package."""
-    text = (
-        resources.files("prompttest")
-        .joinpath("schemas/suite.schema.json")
-        .read_text("utf-8")
-    )
+    text = resources.files("prompttest").joinpath("schemas/suite.schema.json").read_text("utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
 
@@ -95,9 +88,7 @@ def validate_suite_data(data: Any, lines: Lines, *, file: str) -> None:
     error = best_match(_validator().iter_errors(data))
     if error is not None:
         path = tuple(error.absolute_path)
-        raise _explain(
-            error, data, path, file=file, line_for=lambda p: line_of(lines, p)
-        )
+        raise _explain(error, data, path, file=file, line_for=lambda p: line_of(lines, p))
 
 
 def validate_case_row(row: dict[str, Any], *, label: str, file: str, line: int) -> None:
@@ -170,9 +161,7 @@ def _explain(
     elif kind == "minimum":
         message = f"{where} must be at least {value}, got {instance}"
     elif kind == "enum":
-        message = (
-            f"{where} must be one of {', '.join(map(str, value))}; got {instance!r}"
-        )
+        message = f"{where} must be one of {', '.join(map(str, value))}; got {instance!r}"
     elif kind == "pattern" and path and path[-1] in ("suite", "id"):
         noun = "suite name" if path[-1] == "suite" else "case id"
         chars = "_ . -" if path[-1] == "suite" else "_ . : -"

@@ -65,14 +65,10 @@ def render_value(
     if isinstance(value, str):
         return render(value, vars, where=where, file=file, line=line)
     if isinstance(value, list):
-        return [
-            render_value(item, vars, where=where, file=file, line=line)
-            for item in value
-        ]
+        return [render_value(item, vars, where=where, file=file, line=line) for item in value]
     if isinstance(value, dict):
         return {
-            key: render_value(item, vars, where=where, file=file, line=line)
-            for key, item in value.items()
+            key: render_value(item, vars, where=where, file=file, line=line) for key, item in value.items()
         }
     return value
 

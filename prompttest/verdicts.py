@@ -105,9 +105,7 @@ def flags(baseline: Baseline | None, *, model: str, request: str) -> tuple[str, 
     return tuple(notes)
 
 
-def is_failure(
-    verdict: Verdict, *, ci: bool, strict: bool = False, known_failing: bool = False
-) -> bool:
+def is_failure(verdict: Verdict, *, ci: bool, strict: bool = False, known_failing: bool = False) -> bool:
     """Does this verdict make the run fail (exit 1, or 3 for errors)?
 
     `new` fails only the CI gate: snapshots must be committed; locally they are written.

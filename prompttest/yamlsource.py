@@ -52,9 +52,7 @@ def load_yaml(
     try:
         root = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
-        raise _syntax_error(
-            text, exc, file=file, error=error, first_line=first_line
-        ) from None
+        raise _syntax_error(text, exc, file=file, error=error, first_line=first_line) from None
     except RecursionError:
         raise error("the YAML document is nested too deeply", file=file) from None
     lines: Lines = {}
@@ -64,9 +62,7 @@ def load_yaml(
     return converter.convert(root, (), (0, 0), 0), lines
 
 
-def load_yaml_file(
-    path: str | Path, *, error: type[PromptTestError] = SuiteError
-) -> tuple[Any, Lines]:
+def load_yaml_file(path: str | Path, *, error: type[PromptTestError] = SuiteError) -> tuple[Any, Lines]:
     """Read and parse a UTF-8 YAML file; unreadable files raise `error` too."""
     file = str(path)
     try:
@@ -79,9 +75,7 @@ def load_yaml_file(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise error(
-            "the file is not UTF-8 text", file=file, line=line, hint="save it as UTF-8"
-        ) from None
+        raise error("the file is not UTF-8 text", file=file, line=line, hint="save it as UTF-8") from None
     return load_yaml(text, file=file, error=error)
 
 
@@ -134,9 +128,7 @@ def _short_tag(tag: str) -> str:
 class _Converter:
     """Turns composed nodes into plain data, recording lines and counting aliases."""
 
-    def __init__(
-        self, *, file: str, error: type[PromptTestError], first_line: int, lines: Lines
-    ) -> None:
+    def __init__(self, *, file: str, error: type[PromptTestError], first_line: int, lines: Lines) -> None:
         self.file = file
         self.error = error
         self.first_line = first_line
@@ -152,14 +144,10 @@ class _Converter:
     def line(self, node: yaml.Node) -> int:
         return int(node.start_mark.line) + self.first_line
 
-    def fail(
-        self, message: str, node: yaml.Node, hint: str | None = None
-    ) -> PromptTestError:
+    def fail(self, message: str, node: yaml.Node, hint: str | None = None) -> PromptTestError:
         return self.error(message, file=self.file, line=self.line(node), hint=hint)
 
-    def convert(
-        self, node: yaml.Node, path: YamlPath, edge: tuple[int, int], depth: int
-    ) -> Any:
+    def convert(self, node: yaml.Node, path: YamlPath, edge: tuple[int, int], depth: int) -> Any:
         ident = id(node)
         is_alias = self.first_edge.setdefault(ident, edge) != edge
         if is_alias:
@@ -227,14 +215,11 @@ class _Converter:
             raise self.fail(
                 "a '{' starts a YAML mapping here, so this text is not a string",
                 node,
-                hint="quote text that starts with a placeholder: "
-                'prompt: "{{ question }}"',
+                hint='quote text that starts with a placeholder: prompt: "{{ question }}"',
             )
         raise self.fail("a mapping key must be plain text", node)
 
-    def mapping(
-        self, node: yaml.MappingNode, path: YamlPath, depth: int
-    ) -> dict[str, Any]:
+    def mapping(self, node: yaml.MappingNode, path: YamlPath, depth: int) -> dict[str, Any]:
         ident = id(node)
         merged: dict[str, tuple[Any, int]] = {}  # key -> (value, line)
         result: dict[str, Any] = {}
@@ -246,9 +231,7 @@ class _Converter:
             key = self.key(key_node)
             line = self.line(key_node)
             if key in key_lines:
-                raise self.fail(
-                    f"duplicate key '{key}' (first on line {key_lines[key]})", key_node
-                )
+                raise self.fail(f"duplicate key '{key}' (first on line {key_lines[key]})", key_node)
             key_lines[key] = line
             self.lines[path + (key,)] = line
             result[key] = self.convert(value_node, path + (key,), (ident, i), depth + 1)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import textwrap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fake_server import FakeServer
@@ -97,3 +98,26 @@ def project(tmp_path: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyP
         if name == "CI" or name.startswith("PROMPTTEST_") or name.endswith("_API_KEY"):
             monkeypatch.delenv(name)
     return Project(tmp_path, fake_server)
+
+
+# --------------------------------------------------------------------------- shared suite data
+
+# Three capitals; france and japan have a check, peru none. `{api_base}` is the fake server.
+GEO_SUITE = """\
+    target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+    prompt: "Capital of {{ country }}?"
+    cases:
+      - id: france
+        vars: {country: France}
+        expect: [{contains: Paris}]
+      - id: japan
+        vars: {country: Japan}
+        expect: [{contains: Tokyo}]
+      - id: peru
+        vars: {country: Peru}
+"""
+
+
+def replies(table: dict[str, str]) -> Callable[[dict[str, Any]], str]:
+    """A fake-server reply: the value of the first key found in the last message."""
+    return lambda request: next(v for k, v in table.items() if k in request["messages"][-1]["content"])

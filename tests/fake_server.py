@@ -134,11 +134,7 @@ class Malformed:
     @classmethod
     def without_choices(cls) -> Malformed:
         """A body that is valid JSON but has no ``choices``."""
-        return cls(
-            json.dumps(
-                {"id": "chatcmpl-fake", "object": "chat.completion", "model": "fake"}
-            )
-        )
+        return cls(json.dumps({"id": "chatcmpl-fake", "object": "chat.completion", "model": "fake"}))
 
 
 @dataclass(frozen=True)
@@ -187,11 +183,7 @@ def _content_text(content: Any) -> str:
 
 def _messages(request: dict[str, Any]) -> list[dict[str, Any]]:
     messages = request.get("messages")
-    return (
-        [m for m in messages if isinstance(m, dict)]
-        if isinstance(messages, list)
-        else []
-    )
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
 
 
 def default_reply(request: dict[str, Any]) -> str:
@@ -246,9 +238,7 @@ def _error_body(code: int, request: Mapping[str, Any]) -> dict[str, Any]:
             "server_error" if code >= 500 else "invalid_request_error",
             None,
         )
-    return {
-        "error": {"message": message, "type": kind, "param": None, "code": err_code}
-    }
+    return {"error": {"message": message, "type": kind, "param": None, "code": err_code}}
 
 
 def _phrase(code: int) -> str:
@@ -282,9 +272,7 @@ class FakeServer:
     chat-completion request before falling back to ``reply``.
     """
 
-    def __init__(
-        self, port: int = 0, *, latency: float = 0.0, record: bool = True
-    ) -> None:
+    def __init__(self, port: int = 0, *, latency: float = 0.0, record: bool = True) -> None:
         """Prepare (not start) a server; ``port=0`` picks a free port.
 
         ``record=False`` keeps no ``requests`` (for long benchmark runs).
@@ -349,9 +337,7 @@ class FakeServer:
         Calls add to the end of the queue.
         """
         for item in behaviours:
-            if not isinstance(
-                item, (str, Reply, Status, Hang, Malformed, Drop)
-            ) and not callable(item):
+            if not isinstance(item, (str, Reply, Status, Hang, Malformed, Drop)) and not callable(item):
                 raise TypeError(f"not a behaviour: {item!r}")
         with self._lock:
             self._script.extend(behaviours)
@@ -371,9 +357,7 @@ class FakeServer:
             raise RuntimeError("FakeServer already started")
         self._started.clear()
         self._start_error = None
-        self._thread = threading.Thread(
-            target=self._run, name="fake-openai-server", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="fake-openai-server", daemon=True)
         self._thread.start()
         self._started.wait()
         if self._start_error is not None:
@@ -415,9 +399,7 @@ class FakeServer:
         asyncio.set_event_loop(loop)
         try:
             self._server = loop.run_until_complete(
-                asyncio.start_server(
-                    self._connection, HOST, self._port, limit=_MAX_HEAD, backlog=1024
-                )
+                asyncio.start_server(self._connection, HOST, self._port, limit=_MAX_HEAD, backlog=1024)
             )
             self._port = self._server.sockets[0].getsockname()[1]
         except BaseException as exc:  # noqa: BLE001 - handed to the starting thread
@@ -441,9 +423,7 @@ class FakeServer:
         if self._server is not None:
             await self._server.wait_closed()
 
-    async def _connection(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
@@ -529,11 +509,7 @@ class FakeServer:
         """Answer one request; return whether the connection stays open."""
         method, target, version, headers, body = request
         connection = headers.get("connection", "").lower()
-        keep_alive = (
-            "keep-alive" in connection
-            if version == "HTTP/1.0"
-            else "close" not in connection
-        )
+        keep_alive = "keep-alive" in connection if version == "HTTP/1.0" else "close" not in connection
         path = target.split("?", 1)[0]
         payload: Any = None
         if body:
@@ -546,9 +522,7 @@ class FakeServer:
             self._serial += 1
             serial = self._serial
             if self.record:
-                self._requests.append(
-                    RecordedRequest(method, path, headers, body, payload)
-                )
+                self._requests.append(RecordedRequest(method, path, headers, body, payload))
             if is_chat:
                 self._count += 1
         latency = self.latency
@@ -558,21 +532,12 @@ class FakeServer:
         if is_chat:
             if not isinstance(payload, dict):
                 err = _error_body(400, {})
-                err["error"]["message"] = (
-                    "We could not parse the JSON body of your request."
-                )
+                err["error"]["message"] = "We could not parse the JSON body of your request."
                 return await self._send_json(writer, 400, err, keep_alive)
-            return await self._perform(
-                self._next_behaviour(payload), payload, serial, writer, keep_alive
-            )
+            return await self._perform(self._next_behaviour(payload), payload, serial, writer, keep_alive)
         if path == "/v1/models" and method == "GET":
-            data = [
-                {"id": m, "object": "model", "created": 0, "owned_by": "prompttest"}
-                for m in MODELS
-            ]
-            return await self._send_json(
-                writer, 200, {"object": "list", "data": data}, keep_alive
-            )
+            data = [{"id": m, "object": "model", "created": 0, "owned_by": "prompttest"} for m in MODELS]
+            return await self._send_json(writer, 200, {"object": "list", "data": data}, keep_alive)
         if path.startswith("/v1/models/") and method == "GET":
             model = path[len("/v1/models/") :]
             if model in MODELS:
@@ -587,17 +552,13 @@ class FakeServer:
                     },
                     keep_alive,
                 )
-            return await self._send_json(
-                writer, 404, _error_body(404, {"model": model}), keep_alive
-            )
+            return await self._send_json(writer, 404, _error_body(404, {"model": model}), keep_alive)
         if path in ("/v1/chat/completions", "/v1/models"):
             err = _error_body(405, {})
             err["error"]["message"] = f"Method {method} not allowed on {path}"
             return await self._send_json(writer, 405, err, keep_alive)
         err = _error_body(404, {})
-        err["error"].update(
-            message=f"Unknown request URL: {method} {path}", code="unknown_url"
-        )
+        err["error"].update(message=f"Unknown request URL: {method} {path}", code="unknown_url")
         return await self._send_json(writer, 404, err, keep_alive)
 
     def _next_behaviour(self, payload: dict[str, Any]) -> Behaviour:
@@ -608,9 +569,7 @@ class FakeServer:
 
     @staticmethod
     def _resolve(item: ScriptItem | None, payload: dict[str, Any]) -> Behaviour:
-        if callable(item) and not isinstance(
-            item, (Reply, Status, Hang, Malformed, Drop)
-        ):
+        if callable(item) and not isinstance(item, (Reply, Status, Hang, Malformed, Drop)):
             try:
                 item = item(payload)
             except Exception as exc:  # noqa: BLE001 - reported to the client as a 500
@@ -648,9 +607,7 @@ class FakeServer:
             if behaviour.reset:
                 sock = writer.get_extra_info("socket")
                 if sock is not None:
-                    sock.setsockopt(
-                        socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                    )
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                 writer.transport.abort()
             return False
         extra = [("x-request-id", f"req_fake_{serial}")]
@@ -661,38 +618,20 @@ class FakeServer:
                     retry_after = int(retry_after)
                 extra.append(("retry-after", str(retry_after)))
             extra.extend(behaviour.headers.items())
-            body = (
-                behaviour.body
-                if behaviour.body is not None
-                else _error_body(behaviour.code, payload)
-            )
+            body = behaviour.body if behaviour.body is not None else _error_body(behaviour.code, payload)
             if isinstance(body, dict):
-                return await self._send_json(
-                    writer, behaviour.code, body, keep_alive, extra
-                )
+                return await self._send_json(writer, behaviour.code, body, keep_alive, extra)
             raw = body.encode() if isinstance(body, str) else body
-            return await self._send(
-                writer, behaviour.code, raw, "application/json", keep_alive, extra
-            )
+            return await self._send(writer, behaviour.code, raw, "application/json", keep_alive, extra)
         stream = payload.get("stream") is True
         if isinstance(behaviour, Malformed):
-            raw = (
-                behaviour.body.encode()
-                if isinstance(behaviour.body, str)
-                else behaviour.body
-            )
+            raw = behaviour.body.encode() if isinstance(behaviour.body, str) else behaviour.body
             if stream:
                 raw = b"data: " + raw + b"\n\ndata: [DONE]\n\n"
-                return await self._send(
-                    writer, 200, raw, "text/event-stream", keep_alive, extra
-                )
-            return await self._send(
-                writer, 200, raw, behaviour.content_type, keep_alive, extra
-            )
+                return await self._send(writer, 200, raw, "text/event-stream", keep_alive, extra)
+            return await self._send(writer, 200, raw, behaviour.content_type, keep_alive, extra)
         prompt_tokens = (
-            behaviour.prompt_tokens
-            if behaviour.prompt_tokens is not None
-            else _prompt_words(payload)
+            behaviour.prompt_tokens if behaviour.prompt_tokens is not None else _prompt_words(payload)
         )
         completion_tokens = (
             behaviour.completion_tokens
@@ -767,13 +706,9 @@ class FakeServer:
                 "choices": [choice],
             }
 
-        events: list[dict[str, Any]] = [
-            chunk({"role": "assistant", "content": ""}, None)
-        ]
+        events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""}, None)]
         if reply.text is not None:
-            events.extend(
-                chunk({"content": piece}, None) for piece in _stream_pieces(reply.text)
-            )
+            events.extend(chunk({"content": piece}, None) for piece in _stream_pieces(reply.text))
         events.append(chunk({}, reply.finish_reason))
         options = payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
@@ -793,9 +728,7 @@ class FakeServer:
         )
         writer.write(head)
         for event in events:
-            data = (
-                b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
-            )
+            data = b"data: " + json.dumps(event, separators=(",", ":")).encode() + b"\n\n"
             writer.write(b"%x\r\n%s\r\n" % (len(data), data))
         done = b"data: [DONE]\n\n"
         writer.write(b"%x\r\n%s\r\n0\r\n\r\n" % (len(done), done))
@@ -857,26 +790,16 @@ class FakeServer:
 
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGINT/SIGTERM; print the base URL on stdout first."""
-    parser = argparse.ArgumentParser(
-        description="Fake OpenAI-compatible server on 127.0.0.1."
-    )
-    parser.add_argument(
-        "--port", type=int, default=0, help="TCP port (default: any free port)"
-    )
-    parser.add_argument(
-        "--latency", type=float, default=0.0, help="seconds before each answer"
-    )
-    parser.add_argument(
-        "--record", action="store_true", help="keep every request in memory"
-    )
+    parser = argparse.ArgumentParser(description="Fake OpenAI-compatible server on 127.0.0.1.")
+    parser.add_argument("--port", type=int, default=0, help="TCP port (default: any free port)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument("--record", action="store_true", help="keep every request in memory")
     args = parser.parse_args(argv)
     server = FakeServer(args.port, latency=args.latency, record=args.record)
     try:
         server.start()
     except OSError as exc:
-        print(
-            f"fake_server: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr
-        )
+        print(f"fake_server: cannot listen on {HOST}:{args.port}: {exc}", file=sys.stderr)
         return 1
     print(server.url, flush=True)
     done = threading.Event()

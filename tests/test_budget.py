@@ -49,6 +49,7 @@ def test_dry_run_counts_calls_cache_hits_and_cost_without_calling(
 ) -> None:
     priced_suite(project, 4)
     project.run("run", "-k", "*c0*", capsys=capsys)
+
     def state() -> dict[str, bytes]:  # the cache's SQLite file changes on open: count its entries instead
         return {k: v for k, v in project.tree(include_state=True).items() if "/cache/" not in k}
 

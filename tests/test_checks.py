@@ -237,7 +237,7 @@ def test_is_json_fence_does_not_count_and_hints_allow_fence() -> None:
 
 def test_is_json_allow_fence_strips_the_fence() -> None:
     assert check("is_json", {"allow_fence": True}, FENCED).passed
-    assert check("is_json", {"allow_fence": True}, '```\n[1]\n```').passed
+    assert check("is_json", {"allow_fence": True}, "```\n[1]\n```").passed
 
 
 def test_is_json_allow_fence_still_needs_valid_json_inside() -> None:

@@ -123,7 +123,9 @@ def test_bad_settings_are_config_errors(tmp_path: Path, toml: str, env: dict[str
     assert caught.value.exit_code == 2
 
 
-def test_flags_win_over_the_environment(project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flags_win_over_the_environment(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     from fake_server import Status
 
     project.suite("words", SUITE)
@@ -157,8 +159,14 @@ def test_commands_that_call_no_provider_never_import_litellm(
         assert project.run("run", capsys=capsys).code == 0  # fill the cache in-process
     out = project.root / "probe.json"
     env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PROBE_OUT": str(out)}
-    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=project.root, env=env,
-                          capture_output=True, text=True, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(out.read_text()) == {"litellm": False}
     if args == ["run"]:

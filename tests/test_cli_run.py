@@ -86,7 +86,14 @@ def test_update_accepts_changes_and_removes_obsolete_entries(
 ) -> None:
     capitals.run("run", capsys=capsys)
     capitals.server.reply = lambda request: "Paris, or Tokyo, is the capital."
-    capitals.suite("capitals", CAPITALS.replace("      - id: japan\n        vars: {country: Japan}\n        expect:\n          - contains: Tokyo\n", ""))
+    capitals.suite(
+        "capitals",
+        CAPITALS.replace(
+            "      - id: japan\n        vars: {country: Japan}\n"
+            "        expect:\n          - contains: Tokyo\n",
+            "",
+        ),
+    )
     pending = capitals.run("run", "--no-cache", capsys=capsys)
     assert pending.code == 0
     assert "1 changed, 1 obsolete" in pending.out
@@ -118,7 +125,9 @@ def test_offline_turns_a_cache_miss_into_an_error_naming_the_call(
     assert "no cached answer for openai/fake" in result.out
 
 
-def test_faults_are_retried_until_an_answer_comes(capitals: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_faults_are_retried_until_an_answer_comes(
+    capitals: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     capitals.server.script(Status(429, retry_after=0.1), Status(500), Malformed(), Drop())
     result = capitals.run("run", "-j", "1", "-k", "*france*", "--retries", "4", capsys=capsys)
     assert result.code == 0, result.out
@@ -165,7 +174,10 @@ def test_a_bad_suite_exits_2_naming_file_and_line_and_calls_nothing(
     assert "unknown check 'contans'" in result.err
     assert "Traceback" not in result.err
     assert project.server.count == 0
-    assert project.tree() == {"pyproject.toml": b"[tool.prompttest]\n", "suites/broken.yaml": path.read_bytes()}
+    assert project.tree() == {
+        "pyproject.toml": b"[tool.prompttest]\n",
+        "suites/broken.yaml": path.read_bytes(),
+    }
 
 
 def test_a_planted_api_key_reaches_no_file_the_run_wrote(
@@ -174,7 +186,9 @@ def test_a_planted_api_key_reaches_no_file_the_run_wrote(
     secret = "sk-planted-secret-0123456789abcdef"
     monkeypatch.setenv("OPENAI_API_KEY", secret)
     # A provider that echoes the key it was sent back into the output and into an error.
-    capitals.server.reply = lambda request: f"Paris. Your key: {capitals.server.requests[-1].headers['authorization']}"
+    capitals.server.reply = lambda request: (
+        f"Paris. Your key: {capitals.server.requests[-1].headers['authorization']}"
+    )
     capitals.run("run", "-k", "*france*", "--json", "report.json", capsys=capsys)
     capitals.server.reply = lambda request: Status(400, body={"error": {"message": f"bad key {secret}"}})
     result = capitals.run("run", "-k", "*japan*", "--json", "report2.json", capsys=capsys)
@@ -197,7 +211,12 @@ def test_json_report_and_run_record(capitals: Project, capsys: pytest.CaptureFix
     france = next(r for r in report["results"] if r["case"] == "france")
     assert france["verdict"] == "new" and france["passed"] is True
     assert france["output"] == "Paris is the capital."
-    assert {"type": "contains", "label": "contains: Paris", "passed": True, "reason": france["checks"][1]["reason"]} in france["checks"]
+    assert {
+        "type": "contains",
+        "label": "contains: Paris",
+        "passed": True,
+        "reason": france["checks"][1]["reason"],
+    } in france["checks"]
     assert france["tokens"]["completion"] == 4
     assert france["cost_usd"] is None  # an unknown model's cost is unknown, never 0
     records = list((capitals.root / ".prompttest" / "runs").glob("*.json"))
@@ -205,12 +224,16 @@ def test_json_report_and_run_record(capitals: Project, capsys: pytest.CaptureFix
     assert json.loads(records[0].read_text())["results"] == report["results"]
 
 
-def test_json_report_matches_its_shipped_schema(capitals: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_json_report_matches_its_shipped_schema(
+    capitals: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     import jsonschema
 
     from prompttest.report.jsonreport import report_schema
 
-    capitals.server.reply = lambda request: Status(401) if "Japan" in request["messages"][-1]["content"] else "Paris"
+    capitals.server.reply = lambda request: (
+        Status(401) if "Japan" in request["messages"][-1]["content"] else "Paris"
+    )
     capitals.run("run", "-j", "1", "--json", "report.json", capsys=capsys)
     report = json.loads(Path(capitals.root / "report.json").read_text())
     jsonschema.Draft202012Validator(report_schema()).validate(report)

@@ -6,35 +6,18 @@ import json
 import subprocess
 
 import pytest
-from conftest import Project
+from conftest import GEO_SUITE, Project, replies
 
-SUITE = """\
-    target: {id: fake, model: openai/fake, api_base: "{api_base}"}
-    prompt: "Capital of {{ country }}?"
-    cases:
-      - id: france
-        vars: {country: France}
-        expect: [{contains: Paris}]
-      - id: japan
-        vars: {country: Japan}
-        expect: [{contains: Tokyo}]
-      - id: peru
-        vars: {country: Peru}
-"""
 FIRST = {"France": "Paris.", "Japan": "Tokyo.", "Peru": "Lima."}
 SECOND = {"France": "Lyon.", "Japan": "Tokyo.", "Peru": "Lima, Peru."}
 
 
-def answers(table: dict[str, str]):  # type: ignore[no-untyped-def]
-    return lambda request: next(v for k, v in table.items() if k in request["messages"][-1]["content"])
-
-
 @pytest.fixture
 def two_runs(project: Project, capsys: pytest.CaptureFixture[str]) -> tuple[Project, list[str]]:
-    project.suite("geo", SUITE)
-    project.server.reply = answers(FIRST)
+    project.suite("geo", GEO_SUITE)
+    project.server.reply = replies(FIRST)
     project.run("run", capsys=capsys)
-    project.server.reply = answers(SECOND)
+    project.server.reply = replies(SECOND)
     project.run("run", "--no-cache", capsys=capsys)
     ids = sorted(p.stem for p in (project.root / ".prompttest" / "runs").glob("*.json"))
     assert len(ids) == 2
@@ -68,7 +51,9 @@ def test_diff_of_two_runs_in_json_has_verdicts_and_suite_deltas(
     assert stats["a"]["latency_p50_ms"] is not None  # runs have latency; snapshots do not
 
 
-def test_diff_markdown_to_a_file(two_runs: tuple[Project, list[str]], capsys: pytest.CaptureFixture[str]) -> None:
+def test_diff_markdown_to_a_file(
+    two_runs: tuple[Project, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
     project, ids = two_runs
     result = project.run("diff", ids[0], "last", "--format", "markdown", "-o", "d.md", capsys=capsys)
     assert result.code == 0 and result.out == ""

@@ -65,16 +65,10 @@ def call(
     raw: bytes | None = None,
 ) -> Answer:
     """Send one request with urllib (a fresh connection); errors become Answers too."""
-    data = (
-        raw
-        if raw is not None
-        else (None if payload is None else json.dumps(payload).encode())
-    )
+    data = raw if raw is not None else (None if payload is None else json.dumps(payload).encode())
     sent = {"Content-Type": "application/json", "Authorization": "Bearer sk-test"}
     sent.update(headers or {})
-    request = urllib.request.Request(
-        server.url + path, data=data, headers=sent, method=method
-    )
+    request = urllib.request.Request(server.url + path, data=data, headers=sent, method=method)
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return Answer(
@@ -83,9 +77,7 @@ def call(
                 response.read(),
             )
     except urllib.error.HTTPError as err:
-        return Answer(
-            err.code, {k.lower(): v for k, v in err.headers.items()}, err.read()
-        )
+        return Answer(err.code, {k.lower(): v for k, v in err.headers.items()}, err.read())
 
 
 def chat(server: FakeServer, **extra: Any) -> Answer:
@@ -95,11 +87,7 @@ def chat(server: FakeServer, **extra: Any) -> Answer:
 
 def sse_events(body: bytes) -> list[str]:
     """The ``data:`` payloads of a server-sent-events body, in order."""
-    return [
-        line[len("data: ") :]
-        for line in body.decode().split("\n\n")
-        if line.startswith("data: ")
-    ]
+    return [line[len("data: ") :] for line in body.decode().split("\n\n") if line.startswith("data: ")]
 
 
 # --------------------------------------------------------------------------- replies
@@ -144,10 +132,7 @@ def test_default_reply_reads_content_parts() -> None:
         {"type": "text", "text": "hello"},
         {"type": "image_url", "image_url": {"url": "x"}},
     ]
-    assert (
-        default_reply({"messages": [{"role": "user", "content": content}]})
-        == "echo: hello"
-    )
+    assert default_reply({"messages": [{"role": "user", "content": content}]}) == "echo: hello"
     assert default_reply({"messages": []}) == "echo: "
 
 
@@ -159,14 +144,10 @@ def test_reply_can_be_replaced(fake_server: FakeServer) -> None:
 def test_reply_sees_the_request_and_may_return_a_behaviour(
     fake_server: FakeServer,
 ) -> None:
-    fake_server.reply = lambda request: (
-        Status(404) if request["model"] == "nope" else request["model"]
-    )
+    fake_server.reply = lambda request: Status(404) if request["model"] == "nope" else request["model"]
     assert call(fake_server, {"model": "nope", "messages": USER}).status == 404
     assert (
-        call(fake_server, {"model": "yes", "messages": USER}).json()["choices"][0][
-            "message"
-        ]["content"]
+        call(fake_server, {"model": "yes", "messages": USER}).json()["choices"][0]["message"]["content"]
         == "yes"
     )
 
@@ -174,9 +155,7 @@ def test_reply_sees_the_request_and_may_return_a_behaviour(
 def test_reply_with_explicit_token_counts_and_finish_reason(
     fake_server: FakeServer,
 ) -> None:
-    fake_server.script(
-        Reply("cut", prompt_tokens=100, completion_tokens=7, finish_reason="length")
-    )
+    fake_server.script(Reply("cut", prompt_tokens=100, completion_tokens=7, finish_reason="length"))
     body = chat(fake_server).json()
     assert body["usage"] == {
         "prompt_tokens": 100,
@@ -293,9 +272,7 @@ def test_malformed_bodies(fake_server: FakeServer) -> None:
 @pytest.mark.parametrize("reset", [False, True])
 def test_drop_closes_without_answering(fake_server: FakeServer, reset: bool) -> None:
     fake_server.script(Drop(reset=reset))
-    with pytest.raises(
-        (http.client.RemoteDisconnected, ConnectionResetError, urllib.error.URLError)
-    ):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, urllib.error.URLError)):
         chat(fake_server)
     assert fake_server.count == 1
     assert chat(fake_server).status == 200  # the server itself is fine
@@ -311,9 +288,7 @@ def test_hang_outlasts_a_client_timeout(fake_server: FakeServer) -> None:
 
 
 def test_hang_then_answers(fake_server: FakeServer) -> None:
-    fake_server.script(
-        Hang(0.2, then="late"), Hang(0.05, then=Hang(0.05, then=Status(500)))
-    )
+    fake_server.script(Hang(0.2, then="late"), Hang(0.05, then=Hang(0.05, then=Status(500))))
     start = time.monotonic()
     assert chat(fake_server).json()["choices"][0]["message"]["content"] == "late"
     assert time.monotonic() - start >= 0.2
@@ -322,9 +297,7 @@ def test_hang_then_answers(fake_server: FakeServer) -> None:
 
 def test_hang_without_then_closes(fake_server: FakeServer) -> None:
     fake_server.script(Hang(0.05))
-    with pytest.raises(
-        (http.client.RemoteDisconnected, ConnectionResetError, urllib.error.URLError)
-    ):
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError, urllib.error.URLError)):
         chat(fake_server)
 
 
@@ -381,18 +354,14 @@ def test_keep_alive_serves_many_requests_on_one_connection(
 ) -> None:
     connection = http.client.HTTPConnection("127.0.0.1", fake_server.port, timeout=5)
     body = json.dumps({"model": "fake", "messages": USER})
-    connection.request(
-        "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"}
-    )
+    connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
     first = connection.getresponse()
     assert first.getheader("connection") == "keep-alive"
     first.read()
     sock = connection.sock
     fake_server.script(Status(500))
     for expected in (500, 200, 200):
-        connection.request(
-            "POST", "/v1/chat/completions", body, {"Content-Type": "application/json"}
-        )
+        connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
         response = connection.getresponse()
         response.read()
         assert response.status == expected
@@ -418,10 +387,7 @@ def test_chunked_request_body(fake_server: FakeServer) -> None:
         encode_chunked=True,
     )
     response = connection.getresponse()
-    assert (
-        json.loads(response.read())["choices"][0]["message"]["content"]
-        == "echo: chunky"
-    )
+    assert json.loads(response.read())["choices"][0]["message"]["content"] == "echo: chunky"
     connection.close()
 
 
@@ -433,17 +399,11 @@ def test_streaming_answers_with_sse_chunks(fake_server: FakeServer) -> None:
     events = sse_events(answer.body)
     assert events[-1] == "[DONE]"
     chunks = [json.loads(event) for event in events[:-1]]
-    assert all(
-        c["object"] == "chat.completion.chunk" and c["model"] == "fake" for c in chunks
-    )
+    assert all(c["object"] == "chat.completion.chunk" and c["model"] == "fake" for c in chunks)
     assert chunks[0]["choices"][0]["delta"]["role"] == "assistant"
-    text = "".join(
-        c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"]
-    )
+    text = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
     assert text == "The capital  is Paris."
-    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][
-        -1
-    ] == "stop"
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
     assert chunks[-1]["choices"] == []
     assert chunks[-1]["usage"]["completion_tokens"] == 4
 
@@ -459,10 +419,7 @@ def test_streaming_without_usage_and_with_errors(fake_server: FakeServer) -> Non
 def test_concurrent_requests_are_served_in_parallel(fake_server: FakeServer) -> None:
     fake_server.latency = 0.2
     statuses: list[int] = []
-    threads = [
-        threading.Thread(target=lambda: statuses.append(chat(fake_server).status))
-        for _ in range(64)
-    ]
+    threads = [threading.Thread(target=lambda: statuses.append(chat(fake_server).status)) for _ in range(64)]
     start = time.monotonic()
     for thread in threads:
         thread.start()
@@ -525,9 +482,7 @@ def test_standalone_prints_url_and_serves_until_terminated() -> None:
         )
         start = time.monotonic()
         with urllib.request.urlopen(request, timeout=5) as response:
-            assert json.loads(response.read())["choices"][0]["message"][
-                "content"
-            ].startswith("echo: ")
+            assert json.loads(response.read())["choices"][0]["message"]["content"].startswith("echo: ")
         assert time.monotonic() - start >= 0.05
     finally:
         process.terminate()
@@ -592,9 +547,7 @@ def test_litellm_streaming(litellm: ModuleType, fake_server: FakeServer) -> None
     assert fake_server.requests[0].json["stream"] is True
 
 
-def test_litellm_rate_limit_exposes_retry_after(
-    litellm: ModuleType, fake_server: FakeServer
-) -> None:
+def test_litellm_rate_limit_exposes_retry_after(litellm: ModuleType, fake_server: FakeServer) -> None:
     fake_server.script(Status(429, retry_after=2))
     start = time.monotonic()
     with pytest.raises(litellm.RateLimitError) as caught:

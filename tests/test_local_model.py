@@ -153,9 +153,7 @@ def test_a_build_that_crashes_is_caught_in_a_subprocess_with_the_rebuild_command
 
 
 @pytest.mark.usefixtures("real_model")
-def test_a_passed_self_test_is_remembered_per_build(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_a_passed_self_test_is_remembered_per_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     model_path = local_model._model_path()
     local_model._check_build(model_path)

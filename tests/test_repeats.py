@@ -99,7 +99,9 @@ def test_a_drop_below_the_pass_rule_that_is_not_significant_is_failing(
     assert "failing" in result.out and "5/10" in result.out
 
 
-def test_distinct_outputs_are_capped_in_the_snapshot(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_distinct_outputs_are_capped_in_the_snapshot(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     suite(project)
     scripted(project, passing=10, distinct=10)
     project.run("run", "-j", "1", capsys=capsys)

@@ -68,7 +68,13 @@ def regressed(case: str = "france") -> Result:
 
 def error(case: str = "japan", message: str = "HTTP 401: invalid api key") -> Result:
     return result(
-        case, Verdict.ERROR, output=None, checks=(), error=message, latency_ms=None, cost_usd=None,
+        case,
+        Verdict.ERROR,
+        output=None,
+        checks=(),
+        error=message,
+        latency_ms=None,
+        cost_usd=None,
         case_line=20,
     )
 
@@ -90,21 +96,50 @@ def mixed_record(**fields: Any) -> RunRecord:
     """One key of each interesting verdict, spread over two suites."""
     return record(
         result("germany", Verdict.UNCHANGED, case_line=30),
-        result("italy", Verdict.CHANGED, output="Rome is the capital of Italy.",
-               snapshot_output="The capital of Italy is Rome.", case_line=40),
+        result(
+            "italy",
+            Verdict.CHANGED,
+            output="Rome is the capital of Italy.",
+            snapshot_output="The capital of Italy is Rome.",
+            case_line=40,
+        ),
         regressed(),
         error(),
-        result("spain", Verdict.NEW, output="Madrid.", snapshot_output=None, snapshot_checks=None,
-               checks=(check("contains: Paris", False, "expected 'Paris' in output"),), case_line=50),
-        result("peru", Verdict.FAILING, checks=(check("contains: Lima", False, "expected 'Lima' in output"),),
-               snapshot_checks={"contains: Lima": False}, known_failing=True, case_line=60),
-        result("chile", Verdict.FAILING, checks=(check("contains: Santiago", False, "expected 'Santiago'"),),
-               snapshot_checks={"contains: Santiago": False}, case_line=70),
+        result(
+            "spain",
+            Verdict.NEW,
+            output="Madrid.",
+            snapshot_output=None,
+            snapshot_checks=None,
+            checks=(check("contains: Paris", False, "expected 'Paris' in output"),),
+            case_line=50,
+        ),
+        result(
+            "peru",
+            Verdict.FAILING,
+            checks=(check("contains: Lima", False, "expected 'Lima' in output"),),
+            snapshot_checks={"contains: Lima": False},
+            known_failing=True,
+            case_line=60,
+        ),
+        result(
+            "chile",
+            Verdict.FAILING,
+            checks=(check("contains: Santiago", False, "expected 'Santiago'"),),
+            snapshot_checks={"contains: Santiago": False},
+            case_line=70,
+        ),
         result("old-case", Verdict.OBSOLETE, output=None, checks=(), case_file="", case_line=None),
-        result("json-answer", Verdict.IMPROVED, suite="formats", suite_path=f"{PROJECT}/suites/formats.yaml",
-               case_file=f"{PROJECT}/cases/formats.csv", case_line=3,
-               checks=(check("is_json: true", True, "valid JSON"),),
-               snapshot_checks={"is_json: true": False}),
+        result(
+            "json-answer",
+            Verdict.IMPROVED,
+            suite="formats",
+            suite_path=f"{PROJECT}/suites/formats.yaml",
+            case_file=f"{PROJECT}/cases/formats.csv",
+            case_line=3,
+            checks=(check("is_json: true", True, "valid JSON"),),
+            snapshot_checks={"is_json: true": False},
+        ),
         **fields,
     )
 
@@ -159,8 +194,13 @@ def test_flipped_checks_lists_changed_outcomes_and_new_failing_checks() -> None:
 
 
 def test_flipped_checks_of_a_new_key_are_its_failing_checks() -> None:
-    item = result("spain", Verdict.NEW, snapshot_checks=None, snapshot_output=None,
-                  checks=(check("contains: Madrid", True), check("max_words: 3", False)))
+    item = result(
+        "spain",
+        Verdict.NEW,
+        snapshot_checks=None,
+        snapshot_output=None,
+        checks=(check("contains: Madrid", True), check("max_words: 3", False)),
+    )
     assert [c.label for c in flipped_checks(item)] == ["max_words: 3"]
 
 
@@ -343,7 +383,14 @@ def test_markdown_counts_table_lists_nonzero_verdicts_in_order() -> None:
     row = re.compile(r"^\| [a-z]+ \| \d+ \|$")
     rows = [line for line in render_markdown(mixed_record()).splitlines() if row.match(line)]
     assert [row.split("|")[1].strip() for row in rows] == [
-        "regressed", "error", "failing", "new", "improved", "changed", "obsolete", "unchanged"
+        "regressed",
+        "error",
+        "failing",
+        "new",
+        "improved",
+        "changed",
+        "obsolete",
+        "unchanged",
     ]
 
 
@@ -399,8 +446,14 @@ def test_markdown_respects_small_limits(limit: int) -> None:
 def test_markdown_output_with_fences_and_html_cannot_break_out() -> None:
     evil = "Sure!\n```\n</details><script>alert(1)</script>\n````\n# Heading\n`````"
     run = record(
-        result("evil", Verdict.NEW, output=evil, snapshot_output=None, snapshot_checks=None,
-               checks=(check("not_contains: <script>", False, "found '<script>' in `output`"),)),
+        result(
+            "evil",
+            Verdict.NEW,
+            output=evil,
+            snapshot_output=None,
+            snapshot_checks=None,
+            checks=(check("not_contains: <script>", False, "found '<script>' in `output`"),),
+        ),
         replace(regressed("evil-diff"), output=evil),
         result("evil-changed", Verdict.CHANGED, output=evil),
     )
@@ -417,8 +470,12 @@ def test_markdown_output_with_fences_and_html_cannot_break_out() -> None:
 
 def test_markdown_escapes_keys_reasons_and_errors() -> None:
     run = record(
-        result("a|b", Verdict.FAILING, snapshot_checks={"regex: [a-z]*": False},
-               checks=(check("regex: [a-z]*", False, "no match for *[x](http://e)* <b>"),)),
+        result(
+            "a|b",
+            Verdict.FAILING,
+            snapshot_checks={"regex: [a-z]*": False},
+            checks=(check("regex: [a-z]*", False, "no match for *[x](http://e)* <b>"),),
+        ),
         error("c", "boom <img src=x onerror=alert(1)>"),
     )
     text = render_markdown(run)

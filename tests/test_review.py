@@ -10,36 +10,19 @@ import sys
 import time
 
 import pytest
-from conftest import Project
+from conftest import GEO_SUITE, Project, replies
 
-SUITE = """\
-    target: {id: fake, model: openai/fake, api_base: "{api_base}"}
-    prompt: "Capital of {{ country }}?"
-    cases:
-      - id: france
-        vars: {country: France}
-        expect: [{contains: Paris}]
-      - id: japan
-        vars: {country: Japan}
-        expect: [{contains: Tokyo}]
-      - id: peru
-        vars: {country: Peru}
-"""
 FIRST = {"France": "Paris.", "Japan": "Tokyo.", "Peru": "Lima."}
 SECOND = {"France": "Lyon.", "Japan": "Tokyo!", "Peru": "Lima, Peru."}
-
-
-def answers(table: dict[str, str]):  # type: ignore[no-untyped-def]
-    return lambda request: next(v for k, v in table.items() if k in request["messages"][-1]["content"])
 
 
 @pytest.fixture
 def pending(project: Project, capsys: pytest.CaptureFixture[str]) -> Project:
     """A project whose last run has three pending changes: one regressed, two changed."""
-    project.suite("geo", SUITE)
-    project.server.reply = answers(FIRST)
+    project.suite("geo", GEO_SUITE)
+    project.server.reply = replies(FIRST)
     assert project.run("run", capsys=capsys).code == 0
-    project.server.reply = answers(SECOND)
+    project.server.reply = replies(SECOND)
     result = project.run("run", "--no-cache", capsys=capsys)
     assert "1 regressed" in result.out and "2 changed" in result.out
     assert "prompttest review" in result.out
@@ -57,7 +40,9 @@ def test_accept_writes_every_pending_change(pending: Project, capsys: pytest.Cap
     assert "0 change(s) accepted" in again.out  # nothing is pending once accepted
 
 
-def test_accept_with_a_filter_takes_only_matching_keys(pending: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_accept_with_a_filter_takes_only_matching_keys(
+    pending: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     before = pending.snapshot("geo")
     result = pending.run("accept", "-k", "*peru*", capsys=capsys)
     assert "1 change(s) accepted" in result.out
@@ -78,7 +63,9 @@ def test_reject_keeps_the_snapshot_and_the_change_stops_being_pending(
     assert "Paris." in pending.snapshot("geo")
 
 
-def test_accept_without_any_run_is_a_clear_error(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_accept_without_any_run_is_a_clear_error(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     result = project.run("accept", capsys=capsys)
     assert result.code == 2
     assert "no run to review yet" in result.err
@@ -96,8 +83,15 @@ def _drive(cwd: str, keys: list[str], timeout: float = 60) -> tuple[int, str]:
     """Run `prompttest review` on a real pseudo-terminal, typing each key at its prompt."""
     leader, follower = pty.openpty()
     env = {k: v for k, v in os.environ.items() if k != "CI"} | {"TERM": "xterm", "COLUMNS": "120"}
-    child = subprocess.Popen([sys.executable, "-m", "prompttest", "review"], cwd=cwd, env=env,
-                             stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "prompttest", "review"],
+        cwd=cwd,
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        close_fds=True,
+    )
     os.close(follower)
     screen, pending_keys, deadline = b"", list(keys), time.time() + timeout
     prompts_seen = 0

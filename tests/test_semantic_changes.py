@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Project
+from conftest import Project, replies
 
 SUITE = """\
     target: {id: fake, model: openai/fake, api_base: "{api_base}"}
@@ -18,23 +18,25 @@ SUITE = """\
       - id: price
         vars: {topic: price}
 """
-BEFORE = {"meeting": "The meeting is on Monday.", "paris": "The capital of France is Paris.",
-          "price": "It costs 5 dollars."}
-AFTER = {"meeting": "The meeting is not on Monday.", "paris": "Paris is the capital of France.",
-         "price": "Bananas are yellow and curved."}
-
-
-def answers(table: dict[str, str]):  # type: ignore[no-untyped-def]
-    return lambda request: next(v for k, v in table.items() if k in request["messages"][-1]["content"])
+BEFORE = {
+    "meeting": "The meeting is on Monday.",
+    "paris": "The capital of France is Paris.",
+    "price": "It costs 5 dollars.",
+}
+AFTER = {
+    "meeting": "The meeting is not on Monday.",
+    "paris": "Paris is the capital of France.",
+    "price": "Bananas are yellow and curved.",
+}
 
 
 def test_changed_keys_say_reworded_or_meaning_changed_lowest_similarity_first(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.suite("facts", SUITE)
-    project.server.reply = answers(BEFORE)
+    project.server.reply = replies(BEFORE)
     project.run("run", capsys=capsys)
-    project.server.reply = answers(AFTER)
+    project.server.reply = replies(AFTER)
     result = project.run("run", "--no-cache", "--json", "r.json", capsys=capsys)
     assert result.code == 0
     assert "3 changed" in result.out

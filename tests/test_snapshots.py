@@ -11,20 +11,39 @@ from prompttest.snapshots import Entry, read_snapshot, render_snapshot, write_sn
 
 
 def entry(case: str, target: str = "m", output: str = "Paris", **checks: bool) -> Entry:
-    return Entry(case=case, target=target, model="openai/m", request="abc", output=output,
-                 checks=checks or {"contains: Paris": True})
+    return Entry(
+        case=case,
+        target=target,
+        model="openai/m",
+        request="abc",
+        output=output,
+        checks=checks or {"contains: Paris": True},
+    )
 
 
 def test_entries_are_sorted_by_case_then_target() -> None:
     entries = {e.name: e for e in [entry("b", "y"), entry("a", "z"), entry("b", "x")]}
     text = render_snapshot("s", entries)
-    order = [line.strip().rstrip(":") for line in text.splitlines() if line.startswith("  ") and not line.startswith("   ")]
+    order = [
+        line.strip().rstrip(":")
+        for line in text.splitlines()
+        if line.startswith("  ") and not line.startswith("   ")
+    ]
     assert order == ["a@z", "b@x", "b@y"]
 
 
 def test_multiline_output_is_a_literal_block_and_round_trips(tmp_path: Path) -> None:
-    tricky = ["line one\nline two\n", "  leading spaces\nx", "trailing \nspace", "colon: yes\n- dash",
-              "unicode é ✓\n", "'quotes' and \"doubles\"\n", "", "#not a comment", "a\n\n\nb"]
+    tricky = [
+        "line one\nline two\n",
+        "  leading spaces\nx",
+        "trailing \nspace",
+        "colon: yes\n- dash",
+        "unicode é ✓\n",
+        "'quotes' and \"doubles\"\n",
+        "",
+        "#not a comment",
+        "a\n\n\nb",
+    ]
     path = tmp_path / "s.yaml"
     entries = {f"c{i}@m": entry(f"c{i}", output=text) for i, text in enumerate(tricky)}
     write_snapshot(path, "s", entries)

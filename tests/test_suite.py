@@ -89,9 +89,7 @@ def test_yaml_duplicate_keys_are_refused() -> None:
 def test_yaml_never_constructs_objects() -> None:
     with pytest.raises(SuiteError) as info:
         load_yaml("a: !!python/object/apply:os.system [echo hi]\n", file="f.yaml")
-    assert (
-        "unsupported YAML tag '!!python/object/apply:os.system'" in info.value.message
-    )
+    assert "unsupported YAML tag '!!python/object/apply:os.system'" in info.value.message
 
 
 def test_yaml_billion_laughs_is_refused_quickly() -> None:
@@ -104,9 +102,7 @@ def test_yaml_billion_laughs_is_refused_quickly() -> None:
         load_yaml(text, file="lol.yaml")
     assert time.perf_counter() - start < 1
     assert "too many YAML aliases" in info.value.message
-    assert (
-        info.value.line == 4
-    )  # `d:` is the first alias that pushes the count past 100
+    assert info.value.line == 4  # `d:` is the first alias that pushes the count past 100
 
 
 def test_yaml_allows_up_to_the_alias_limit() -> None:
@@ -123,9 +119,7 @@ def test_yaml_recursive_alias_is_refused() -> None:
 
 
 def test_yaml_merge_keys_let_explicit_keys_win() -> None:
-    text = (
-        "base: &b {temperature: 0, max_tokens: 64}\nparams: {<<: *b, max_tokens: 8}\n"
-    )
+    text = "base: &b {temperature: 0, max_tokens: 64}\nparams: {<<: *b, max_tokens: 8}\n"
     data, lines = load_yaml(text, file="f.yaml")
     assert data["params"] == {"temperature": 0, "max_tokens": 8}
     assert lines[("params", "max_tokens")] == 2
@@ -196,10 +190,7 @@ def test_render_missing_variable_names_case_variable_and_place() -> None:
             line=12,
         )
     error = info.value
-    assert (
-        error.message
-        == "case 'france' uses {{ country }} but has no variable 'country'"
-    )
+    assert error.message == "case 'france' uses {{ country }} but has no variable 'country'"
     assert (error.file, error.line) == ("suites/capitals.yaml", 12)
     assert error.hint == "variables of case 'france': contry, lang"
 
@@ -218,9 +209,7 @@ def test_render_missing_dotted_key_lists_the_keys_there() -> None:
 
 def test_render_value_renders_strings_inside_lists_and_mappings() -> None:
     value = {"path": "$.{{ key }}", "equals": ["{{ v }}", 3, None]}
-    rendered = render_value(
-        value, {"key": "capital", "v": "Paris"}, where="w", file=None, line=None
-    )
+    rendered = render_value(value, {"key": "capital", "v": "Paris"}, where="w", file=None, line=None)
     assert rendered == {"path": "$.capital", "equals": ["Paris", 3, None]}
 
 
@@ -401,8 +390,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
                     content: hi
             """,
             4,
-            "cases[0].messages[0].role must be one of system, user, assistant; "
-            "got 'bot'",
+            "cases[0].messages[0].role must be one of system, user, assistant; got 'bot'",
             None,
             id="bad-role",
         ),
@@ -464,8 +452,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
               - id: fr/1
             """,
             4,
-            "case id 'fr/1' must start with a letter or digit and use only letters, "
-            "digits and _ . : -",
+            "case id 'fr/1' must start with a letter or digit and use only letters, digits and _ . : -",
             None,
             id="bad-case-id",
         ),
@@ -476,8 +463,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             cases: [{id: a}]
             """,
             1,
-            "suite name 'my suite' must start with a letter or digit and use only "
-            "letters, digits and _ . -",
+            "suite name 'my suite' must start with a letter or digit and use only letters, digits and _ . -",
             None,
             id="bad-suite-name",
         ),
@@ -537,10 +523,7 @@ def test_unknown_check_lists_the_known_ones(tmp_path: Path) -> None:
         """,
     )
     assert where(error) == ("capitals.yaml", 6)
-    assert (
-        error.message
-        == f"unknown check 'contans'; known checks: {', '.join(known_checks())}"
-    )
+    assert error.message == f"unknown check 'contans'; known checks: {', '.join(known_checks())}"
     assert error.hint == "did you mean 'contains'?"
 
 
@@ -589,16 +572,12 @@ def test_duplicate_target_id_names_both_lines(tmp_path: Path) -> None:
 
 
 def test_target_id_with_at_sign_is_refused(tmp_path: Path) -> None:
-    error = suite_error(
-        tmp_path, "prompt: hi\ntarget: {id: a@b, model: m}\ncases: [{id: a}]\n"
-    )
+    error = suite_error(tmp_path, "prompt: hi\ntarget: {id: a@b, model: m}\ncases: [{id: a}]\n")
     assert where(error) == ("capitals.yaml", 2) and "'@'" in error.message
 
 
 def test_target_and_targets_together_are_refused(tmp_path: Path) -> None:
-    error = suite_error(
-        tmp_path, "prompt: hi\ntarget: m1\ntargets: [m2]\ncases: [{id: a}]\n"
-    )
+    error = suite_error(tmp_path, "prompt: hi\ntarget: m1\ntargets: [m2]\ncases: [{id: a}]\n")
     assert where(error) == ("capitals.yaml", 3)
     assert error.message == "use either target: or targets:, not both"
 
@@ -630,10 +609,7 @@ def test_case_without_any_prompt_is_refused(tmp_path: Path) -> None:
     )
     assert where(error) == ("capitals.yaml", 4)
     assert error.message == "case 'b' has no prompt"
-    assert (
-        error.hint
-        == "give the case a prompt: or messages:, or set one for the whole suite"
-    )
+    assert error.hint == "give the case a prompt: or messages:, or set one for the whole suite"
 
 
 def test_case_system_with_suite_messages_is_refused(tmp_path: Path) -> None:
@@ -674,11 +650,7 @@ def test_keys_endpoints_and_models_are_refused_in_params(
     tmp_path: Path, place: str, key: str, line: int, hint_word: str
 ) -> None:
     text = PARAMS_SUITE.replace(place, f"{key}: x")
-    text = (
-        text.replace("SUITE", "seed: 1")
-        .replace("TARGET", "seed: 1")
-        .replace("CASE", "seed: 1")
-    )
+    text = text.replace("SUITE", "seed: 1").replace("TARGET", "seed: 1").replace("CASE", "seed: 1")
     error = suite_error(tmp_path, text)
     assert where(error) == ("capitals.yaml", line)
     assert error.message == f"'{key}' is not allowed in params"
@@ -698,10 +670,7 @@ def test_missing_template_variable_is_caught_at_load(tmp_path: Path) -> None:
         """,
     )
     assert where(error) == ("capitals.yaml", 5)
-    assert (
-        error.message
-        == "case 'france' uses {{ country }} but has no variable 'country'"
-    )
+    assert error.message == "case 'france' uses {{ country }} but has no variable 'country'"
     assert error.hint == "variables of case 'france': contry"
 
 
@@ -763,27 +732,21 @@ def test_csv_cases_become_vars_with_ids_expect_and_lines(tmp_path: Path) -> None
         'prompt: "{{ country }}"\ncases: cases/capitals.csv\n',
     )
     suite = load_suite(path)
-    csv_file = str(tmp_path / "capitals.yaml").replace(
-        "capitals.yaml", "cases/capitals.csv"
-    )
+    csv_file = str(tmp_path / "capitals.yaml").replace("capitals.yaml", "cases/capitals.csv")
     assert [(c.id, c.line, c.file) for c in suite.cases] == [
         ("france", 2, csv_file),
         ("row-2", 3, csv_file),
         ("peru", 5, csv_file),
     ]
     assert suite.cases[0].vars == {"country": "France", "capital": "Paris"}
-    assert [(c.name, c.value, c.line) for c in suite.cases[1].expect] == [
-        ("contains", "Tokyo", 3)
-    ]
+    assert [(c.name, c.value, c.line) for c in suite.cases[1].expect] == [("contains", "Tokyo", 3)]
     assert suite.cases[2].expect == ()
 
 
 def test_csv_from_excel_with_a_byte_order_mark(tmp_path: Path) -> None:
     (tmp_path / "c.csv").write_bytes("\ufeffid,country\r\nfr,France\r\n".encode())
     suite = load_suite(write(tmp_path / "s.yaml", "prompt: hi\ncases: c.csv\n"))
-    assert [(c.id, c.vars, c.line) for c in suite.cases] == [
-        ("fr", {"country": "France"}, 2)
-    ]
+    assert [(c.id, c.vars, c.line) for c in suite.cases] == [("fr", {"country": "France"}, 2)]
 
 
 def test_csv_row_with_wrong_number_of_values(tmp_path: Path) -> None:
@@ -819,9 +782,7 @@ def test_csv_duplicate_ids_name_both_rows(tmp_path: Path) -> None:
 
 def test_csv_missing_variable_points_at_the_row(tmp_path: Path) -> None:
     write(tmp_path / "c.csv", "id,country\nfr,France\n")
-    error = suite_error(
-        tmp_path, 'prompt: "{{ country }} {{ capital }}"\ncases: c.csv\n'
-    )
+    error = suite_error(tmp_path, 'prompt: "{{ country }} {{ capital }}"\ncases: c.csv\n')
     assert where(error) == ("c.csv", 2)
     assert error.message == "case 'fr' uses {{ capital }} but has no variable 'capital'"
 
@@ -836,13 +797,9 @@ def test_jsonl_cases_with_lines_ids_and_expect(tmp_path: Path) -> None:
         {"country": "Peru", "meta": {"continent": "SA"}}
         """,
     )
-    suite = load_suite(
-        write(tmp_path / "s.yaml", 'prompt: "{{ country }}"\ncases: c.jsonl\n')
-    )
+    suite = load_suite(write(tmp_path / "s.yaml", 'prompt: "{{ country }}"\ncases: c.jsonl\n'))
     assert [(c.id, c.line) for c in suite.cases] == [("fr", 1), ("7", 3), ("row-3", 4)]
-    assert [(c.name, c.value, c.line) for c in suite.cases[1].expect] == [
-        ("icontains", "tokyo", 3)
-    ]
+    assert [(c.name, c.value, c.line) for c in suite.cases[1].expect] == [("icontains", "tokyo", 3)]
     assert suite.cases[2].vars == {"country": "Peru", "meta": {"continent": "SA"}}
 
 
@@ -861,14 +818,10 @@ def test_jsonl_row_must_be_an_object(tmp_path: Path) -> None:
 
 
 def test_jsonl_wrong_check_type_names_the_row(tmp_path: Path) -> None:
-    write(
-        tmp_path / "c.jsonl", '{"country": "France", "expect": {"max_words": "ten"}}\n'
-    )
+    write(tmp_path / "c.jsonl", '{"country": "France", "expect": {"max_words": "ten"}}\n')
     error = suite_error(tmp_path, "prompt: hi\ncases: c.jsonl\n")
     assert where(error) == ("c.jsonl", 1)
-    assert (
-        error.message == "row 1: expect[0].max_words must be an integer, got a string"
-    )
+    assert error.message == "row 1: expect[0].max_words must be an integer, got a string"
 
 
 def test_missing_case_file_points_at_the_suite(tmp_path: Path) -> None:
@@ -905,9 +858,7 @@ def test_find_suite_files_searches_folders_sorted(tmp_path: Path) -> None:
     ]:
         write(tmp_path / "suites" / name, "x: 1\n")
     single = write(tmp_path / "other.yaml", "x: 1\n")
-    found = find_suite_files(
-        [tmp_path / "suites", single, tmp_path / "suites" / "b.yaml"]
-    )
+    found = find_suite_files([tmp_path / "suites", single, tmp_path / "suites" / "b.yaml"])
     relative = [p.relative_to(tmp_path).as_posix() for p in found]
     assert relative == [
         "suites/a/y.yaml",
@@ -944,10 +895,7 @@ def test_load_suites_refuses_two_files_with_one_name(tmp_path: Path) -> None:
         tmp_path / "suites" / "a" / "capitals.yaml",
         tmp_path / "suites" / "b.yaml",
     )
-    assert (
-        info.value.message
-        == f"two suite files are named 'capitals': {first} and {second}"
-    )
+    assert info.value.message == f"two suite files are named 'capitals': {first} and {second}"
     assert info.value.file == str(second)
 
 
@@ -1005,9 +953,7 @@ def test_expand_override_replaces_targets_and_default_fills_in(tmp_path: Path) -
     suite = capitals(tmp_path)
     override = [Target(id="m", model="m"), Target(id="m", model="m")]
     jobs = expand(suite, targets_override=override, default_target=DEFAULT)
-    assert [job.target for job in jobs] == ["m", "m"] and len(
-        {j.key for j in jobs}
-    ) == 2
+    assert [job.target for job in jobs] == ["m", "m"] and len({j.key for j in jobs}) == 2
     bare = load_suite(write(tmp_path / "bare.yaml", "prompt: hi\ncases: [{id: a}]\n"))
     assert bare.targets == ()
     (job,) = expand(bare, default_target=DEFAULT)
@@ -1034,10 +980,7 @@ def test_expand_message_sources(tmp_path: Path) -> None:
             messages: [{role: user, content: yo}]
         """,
     )
-    jobs = {
-        job.case: job.call.messages
-        for job in expand(load_suite(path), default_target=DEFAULT)
-    }
+    jobs = {job.case: job.call.messages for job in expand(load_suite(path), default_target=DEFAULT)}
     assert jobs["suite-messages"][0] == {"role": "user", "content": "Hi Ada"}
     assert len(jobs["suite-messages"]) == 3
     assert jobs["own-prompt"] == (

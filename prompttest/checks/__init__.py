@@ -91,9 +91,7 @@ def run_check(spec: CheckSpec, output: str, ctx: CheckContext) -> CheckResult:
         passed, reason = entry.fn(output, spec.value, ctx)
     except CheckFailure as failure:
         passed, reason = False, str(failure)
-    return CheckResult(
-        label=spec.label, passed=passed, reason=shorten(reason, REASON_LIMIT), name=spec.name
-    )
+    return CheckResult(label=spec.label, passed=passed, reason=shorten(reason, REASON_LIMIT), name=spec.name)
 
 
 def shorten(message: str, limit: int) -> str:

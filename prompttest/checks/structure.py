@@ -27,9 +27,7 @@ SCHEMA_REASON_LIMIT = 200
 PATH_SUBSET = "supported: $, .name, ['name'], [index]"
 
 # One fenced block and nothing around it; the language tag may be `json` or absent.
-_FENCE = re.compile(
-    r"\A```[ \t]*(?P<lang>[A-Za-z]*)[ \t]*\r?\n(?P<body>.*?)\r?\n?[ \t]*```\Z", re.DOTALL
-)
+_FENCE = re.compile(r"\A```[ \t]*(?P<lang>[A-Za-z]*)[ \t]*\r?\n(?P<body>.*?)\r?\n?[ \t]*```\Z", re.DOTALL)
 
 # ---------------------------------------------------------------- parsing the output
 
@@ -88,9 +86,7 @@ def _prepare_is_json(value: Any) -> str | None:
     return f"expected true, false or {{allow_fence: true|false}}, got {quote(value)}"
 
 
-def _expect_json(
-    parsed: _Parsed, fenced: _Parsed | None, *, allow_fence: bool
-) -> tuple[bool, str]:
+def _expect_json(parsed: _Parsed, fenced: _Parsed | None, *, allow_fence: bool) -> tuple[bool, str]:
     if parsed.ok:
         return True, "output is valid JSON"
     if fenced is None:
@@ -148,9 +144,7 @@ def _validator(schema_json: str) -> Draft202012Validator:
     """One validator per distinct schema: a suite reuses its schema across many outputs."""
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(
-        json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER
-    )
+    return Draft202012Validator(json.loads(schema_json), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 
 @register("json_schema", prepare=_prepare_schema)
@@ -197,7 +191,7 @@ def _dot_step(path: str, pos: int) -> tuple[Step, int]:
     name = _DOT_NAME.match(path, pos + 1)
     if name is None:
         if path.startswith(("..", ".*"), pos):
-            raise PathSyntaxError(f"{path[pos:pos + 2]!r} is not supported (position {pos})")
+            raise PathSyntaxError(f"{path[pos : pos + 2]!r} is not supported (position {pos})")
         raise PathSyntaxError(f"expected a name after '.' at position {pos}")
     return name[0], name.end()
 

@@ -59,15 +59,17 @@ def render_diff_html(comparison: Comparison) -> str:
 def _stats_table(comparison: Comparison, *, fmt: str) -> str:
     rows = []
     for name, (a, b) in comparison.suites.items():
-        rows.append((
-            name,
-            _delta(a.pass_rate, b.pass_rate, "{:.0%}"),
-            _delta(a.latency_p50, b.latency_p50, "{:.0f}"),
-            _delta(a.latency_p95, b.latency_p95, "{:.0f}"),
-            _delta(a.tokens, b.tokens, "{:d}"),
-            _delta(a.cost_usd, b.cost_usd, "${:.4f}"),
-            f"{a.keys} → {b.keys}",
-        ))
+        rows.append(
+            (
+                name,
+                _delta(a.pass_rate, b.pass_rate, "{:.0%}"),
+                _delta(a.latency_p50, b.latency_p50, "{:.0f}"),
+                _delta(a.latency_p95, b.latency_p95, "{:.0f}"),
+                _delta(a.tokens, b.tokens, "{:d}"),
+                _delta(a.cost_usd, b.cost_usd, "${:.4f}"),
+                f"{a.keys} → {b.keys}",
+            )
+        )
     headers = ("suite", "pass rate", "latency p50 ms", "p95 ms", "tokens", "cost", "keys")
     return tabulate(rows, headers=headers, tablefmt=fmt)
 

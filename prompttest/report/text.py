@@ -70,7 +70,10 @@ def _why(result: Result, *, ci: bool) -> str:
     if verdict is Verdict.OBSOLETE:
         return "in the snapshot, no longer in the suite"
     if any(check.samples for check in result.checks) and verdict in (
-        Verdict.REGRESSED, Verdict.IMPROVED, Verdict.INCONCLUSIVE, Verdict.FAILING
+        Verdict.REGRESSED,
+        Verdict.IMPROVED,
+        Verdict.INCONCLUSIVE,
+        Verdict.FAILING,
     ):
         return "; ".join(_rate_note(c) for c in result.checks if c.before or not c.passed)
     before = result.snapshot_checks or {}
@@ -85,7 +88,11 @@ def _why(result: Result, *, ci: bool) -> str:
         known = " (known failing)" if result.known_failing else ""
         return "; ".join(f"{c.label}: {c.reason}" for c in failed) + known
     if verdict is Verdict.CHANGED:
-        return f"every check as before; {result.change}" if result.change else "output changed, every check as before"
+        return (
+            f"every check as before; {result.change}"
+            if result.change
+            else "output changed, every check as before"
+        )
     return ""
 
 
@@ -111,7 +118,10 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
     counts = record.counts()
     parts = [f"{counts[v.value]} {v.value}" for v in VERDICT_ORDER if counts[v.value]]
     summary = record.summary()
-    stats = f"{summary['keys']} keys in {summary['wall_s']:.1f}s, {record.calls} calls, {record.cache_hits} cached"
+    stats = (
+        f"{summary['keys']} keys in {summary['wall_s']:.1f}s, "
+        f"{record.calls} calls, {record.cache_hits} cached"
+    )
     cost = summary["cost_usd"]
     if record.calls:
         stats += ", cost unknown" if cost is None else f", ${cost:.4f}"
