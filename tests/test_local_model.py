@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from conftest import Project
 
-from prompttest import local_model
+from prompttest import local_build, local_model
 from prompttest.errors import ProviderSetupError
 from prompttest.local_model import build_request, render_prompt
 from prompttest.model import Call, Output
@@ -144,7 +144,7 @@ def test_a_build_that_crashes_is_caught_in_a_subprocess_with_the_rebuild_command
 ) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no marker: the self-test must run
     monkeypatch.setattr(local_model, "_llm", None)
-    monkeypatch.setattr(local_model, "PROBE_CODE", "import os, signal; os.kill(os.getpid(), signal.SIGILL)")
+    monkeypatch.setattr(local_build, "PROBE_CODE", "import os, signal; os.kill(os.getpid(), signal.SIGILL)")
     with pytest.raises(ProviderSetupError) as raised:
         local_model.check_available(MODEL)
     assert "crashes on this machine with SIGILL" in raised.value.message
@@ -156,15 +156,15 @@ def test_a_build_that_crashes_is_caught_in_a_subprocess_with_the_rebuild_command
 def test_a_passed_self_test_is_remembered_per_build(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     model_path = local_model._model_path()
-    local_model._check_build(model_path)
+    local_build.check_build(model_path, threads=1)
     (marker,) = tmp_path.glob("prompttest/llama-cpp-ok-*.json")
-    assert json.loads(marker.read_text())["fingerprint"] == local_model.build_fingerprint()
+    assert json.loads(marker.read_text())["fingerprint"] == local_build.build_fingerprint()
 
     def no_second_probe(*args: object, **kwargs: object) -> None:
         raise AssertionError("the self-test ran again")
 
     monkeypatch.setattr(subprocess, "run", no_second_probe)
-    local_model._check_build(model_path)
+    local_build.check_build(model_path, threads=1)
 
 
 # --------------------------------------------------------------------------- the real model
