@@ -47,3 +47,17 @@ def test_changed_keys_say_reworded_or_meaning_changed_lowest_similarity_first(
     by_case = {r["case"]: r for r in report["results"]}
     assert by_case["paris"]["change"].startswith("reworded")
     assert by_case["price"]["similarity"] < by_case["meeting"]["similarity"] < 1.0
+
+
+def test_every_report_carries_the_change_description(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.suite("facts", SUITE)
+    project.server.reply = replies(BEFORE)
+    project.run("run", capsys=capsys)
+    project.server.reply = replies(AFTER)
+    project.run(
+        "run", "--no-cache", "--markdown", "r.md", "--junit", "r.xml", "--html", "r.html", capsys=capsys
+    )
+    for name in ("r.md", "r.html"):
+        assert "meaning changed" in (project.root / name).read_text(), name

@@ -181,6 +181,8 @@ def _key_line(result: Result) -> str:
 
 def _reason_list(result: Result) -> str:
     items = [f"- {code_span(check.label)}: {escape(check.reason)}" for check in explaining_checks(result)]
+    if result.change:
+        items.append(f"- output {escape(result.change)}")
     if result.known_failing:
         items.append("- known failing: does not fail the run")
     return "\n".join(items) + "\n" if items else ""

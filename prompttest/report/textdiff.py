@@ -84,7 +84,10 @@ def reason_lines(result: Result) -> list[str]:
         return [result.error or "the provider call failed"]
     if result.verdict is Verdict.OBSOLETE:
         return ["in the snapshot, no longer in the suite"]
-    return [f"{check.label}: {check.reason}" for check in explaining_checks(result)]
+    lines = [f"{check.label}: {check.reason}" for check in explaining_checks(result)]
+    if result.change:
+        lines.append(f"output {result.change}")  # "output reworded (0.82)"
+    return lines
 
 
 def output_diff(result: Result, *, context: int = 2, max_lines: int = 40) -> str:
