@@ -84,6 +84,12 @@ def load_litellm() -> Any:
     return _litellm
 
 
+async def close_clients() -> None:
+    """Close litellm's cached HTTP clients, so a run leaves no open session or socket behind."""
+    if _litellm is not None:
+        await _litellm.close_litellm_async_clients()
+
+
 async def complete(call: Call, policy: RetryPolicy) -> tuple[Output, int]:
     """Answer one call; returns the output and the number of attempts it took.
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from .cache import ResponseCache
 from .local_model import check_available, is_local
 from .model import Call, Job, Output
-from .providers import ProviderError, RetryPolicy, complete
+from .providers import ProviderError, RetryPolicy, close_clients, complete
 
 ProgressFn = Callable[[int, int], None]
 
@@ -149,7 +149,10 @@ async def _call_all(
                     _spend(tally, call, answers[key])
         progress.tick()
 
-    await asyncio.gather(*(one(key, call) for key, call in misses.items()))
+    try:
+        await asyncio.gather(*(one(key, call) for key, call in misses.items()))
+    finally:
+        await close_clients()  # litellm keeps an HTTP session per event loop: each run has its own
 
 
 def _over_budget(tally: Tally, max_cost: float | None) -> str | None:
