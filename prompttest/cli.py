@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from .session import RunOptions
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
 
+F = TypeVar("F", bound=Callable[..., Any])
 TRUTHY = {"1", "true", "yes", "on"}
 
 
@@ -30,6 +32,11 @@ def _in_ci() -> bool:
 
 def _project() -> Project:
     return load_project()
+
+
+def _report_option(flag: str, help: str) -> Callable[[F], F]:
+    """`--json PATH` and its siblings: a file path stored as `<name>_path`."""
+    return click.option(flag, f"{flag[2:]}_path", type=click.Path(dir_okay=False), metavar="PATH", help=help)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -116,30 +123,10 @@ def cli() -> None:
     is_flag=True,
     help="Show the calls the run would make, what the cache answers and the estimated cost; call nothing.",
 )
-@click.option(
-    "--json", "json_path", type=click.Path(dir_okay=False), metavar="PATH", help="Write the JSON report here."
-)
-@click.option(
-    "--junit",
-    "junit_path",
-    type=click.Path(dir_okay=False),
-    metavar="PATH",
-    help="Write a JUnit XML report here (one testcase per result key).",
-)
-@click.option(
-    "--markdown",
-    "markdown_path",
-    type=click.Path(dir_okay=False),
-    metavar="PATH",
-    help="Write a PR-comment-sized Markdown summary here.",
-)
-@click.option(
-    "--html",
-    "html_path",
-    type=click.Path(dir_okay=False),
-    metavar="PATH",
-    help="Write a self-contained HTML report here (filters, search, side-by-side diffs).",
-)
+@_report_option("--json", "Write the JSON report here.")
+@_report_option("--junit", "Write a JUnit XML report here (one testcase per result key).")
+@_report_option("--markdown", "Write a PR-comment-sized Markdown summary here.")
+@_report_option("--html", "Write a self-contained HTML report here (filters, search, side-by-side diffs).")
 def run(
     paths: tuple[str, ...],
     models: tuple[str, ...],
