@@ -7,7 +7,9 @@ text. Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,7 +22,7 @@ from .config import Project, load_project
 if TYPE_CHECKING:
     from .runs import RunRecord
     from .session import RunOptions
-from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, PromptTestError
+from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
 
 F = TypeVar("F", bound=Callable[..., Any])
 TRUTHY = {"1", "true", "yes", "on"}
@@ -487,8 +489,27 @@ def _write_reports(
             click.echo(line)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled): stop exactly as on Ctrl-C, but exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run a command, turn user errors into one paragraph and an exit code."""
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
+    try:
+        code = _run_cli(argv)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)
+
+
+def _run_cli(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="prompttest", standalone_mode=False)
     except click.exceptions.Exit as done:  # --help, --version
@@ -496,9 +517,11 @@ def main(argv: list[str] | None = None) -> None:
     except click.UsageError as error:
         error.show()
         code = EXIT_USAGE
-    except (click.Abort, KeyboardInterrupt):
+    except (click.Abort, KeyboardInterrupt) as stop:
         click.echo("interrupted: finished calls are cached, no snapshot was written", err=True)
-        code = EXIT_INTERRUPTED
+        # click turns a KeyboardInterrupt into Abort, keeping it as the cause
+        terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
     except click.ClickException as error:
         error.show()
         code = error.exit_code
@@ -507,4 +530,4 @@ def main(argv: list[str] | None = None) -> None:
             raise
         click.echo(error.render(), err=True)
         code = error.exit_code
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    return code if isinstance(code, int) else EXIT_OK

@@ -1,4 +1,4 @@
-"""Ctrl-C during a run: finished calls stay cached, no snapshot is touched, exit 130."""
+"""Ctrl-C or SIGTERM during a run: finished calls stay cached, no snapshot is touched, exit 130/143."""
 
 from __future__ import annotations
 
@@ -8,10 +8,14 @@ import subprocess
 import sys
 import time
 
+import pytest
 from conftest import Project
 
 
-def test_sigint_keeps_finished_calls_and_the_next_run_resumes(project: Project) -> None:
+@pytest.mark.parametrize(("stop", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_stop_signal_keeps_finished_calls_and_the_next_run_resumes(
+    project: Project, stop: signal.Signals, code: int
+) -> None:
     rows = "\n".join(f"  - id: c{i}\n    vars: {{n: {i}}}" for i in range(12))
     project.suite(
         "slow",
@@ -31,9 +35,9 @@ def test_sigint_keeps_finished_calls_and_the_next_run_resumes(project: Project) 
     deadline = time.time() + 60
     while project.server.count < 6 and time.time() < deadline:  # let a few calls finish
         time.sleep(0.05)
-    child.send_signal(signal.SIGINT)
+    child.send_signal(stop)
     out, err = child.communicate(timeout=30)
-    assert child.returncode == 130, out + err
+    assert child.returncode == code, out + err
     assert "interrupted" in err
     assert "Traceback" not in err
     assert not (project.root / "snapshots").exists()  # nothing half-written, nothing at all
