@@ -123,3 +123,17 @@ def test_a_bad_pass_rule_names_its_line(project: Project, capsys: pytest.Capture
     result = project.run("validate", capsys=capsys)
     assert result.code == 2
     assert f"{path}:4:" in result.err and "majority" in result.err
+
+
+def test_too_few_samples_to_ever_be_significant_is_said(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.suite("geo", SUITE.replace("repeat: 10", "repeat: 3").replace("PASS_RULE", ""))
+    scripted(project, passing=10)
+    project.run("run", "-j", "1", capsys=capsys)
+    scripted(project, passing=0)  # 3/3 -> 0/3: the smallest p-value possible is 0.05
+    result = project.run("run", "-j", "1", "--no-cache", capsys=capsys)
+    assert "failing" in result.out and "regressed" not in result.out
+    assert "1 repeated key(s) have too few samples for any drop to be significant" in result.out
+    ten = project.run("run", "-j", "1", "--repeat", "10", capsys=capsys)
+    assert "too few samples" not in ten.out

@@ -6,7 +6,7 @@ from tabulate import tabulate
 
 from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
 from ..runs import RunRecord
-from ..stats import wilson_interval
+from ..stats import min_p_value, wilson_interval
 
 DETAIL_WIDTH = 70
 
@@ -128,7 +128,32 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
     line = f"{', '.join(parts) or 'nothing to run'} ({stats})"
     if snapshots_written:
         line += f"; {snapshots_written} snapshot file(s) written"
+    warning = too_few_samples(record)
+    if warning:
+        line += f"\n{warning}"
     return f"{line}\n{_next_step(record, counts, exit_code)}"
+
+
+def too_few_samples(record: RunRecord) -> str:
+    """A warning when some repeated keys can never be found `regressed`, whatever happens.
+
+    Holm tests the smallest p-value of the run's m tests against alpha / m; a pair of
+    sample counts whose smallest possible p-value is above that cannot get there.
+    """
+    tests = [c for r in record.results for c in r.checks if c.samples and c.before]
+    alpha = float(record.options.get("alpha") or 0.05)
+    blind = {
+        r.key
+        for r in record.results
+        for c in r.checks
+        if c.samples and c.before and min_p_value(c.before[1], c.samples) >= alpha / len(tests)
+    }
+    if not blind:
+        return ""
+    return (
+        f"note: {len(blind)} repeated key(s) have too few samples for any drop to be significant "
+        f"among this run's {len(tests)} test(s) at alpha {alpha:g}: raise `repeat` (10 or more)"
+    )
 
 
 def _next_step(record: RunRecord, counts: dict[str, int], exit_code: int) -> str:
