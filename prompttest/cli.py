@@ -36,6 +36,11 @@ def _project() -> Project:
     return load_project()
 
 
+def _filter_option(help: str) -> Callable[[F], F]:
+    """`-k/--filter PATTERN`, repeatable: result keys by glob (see `model.key_matches`)."""
+    return click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN", help=help)
+
+
 def _report_option(flag: str, help: str) -> Callable[[F], F]:
     """`--json PATH` and its siblings: a file path stored as `<name>_path`."""
     return click.option(flag, f"{flag[2:]}_path", type=click.Path(dir_okay=False), metavar="PATH", help=help)
@@ -92,14 +97,7 @@ def cli() -> None:
 )
 @click.option("--no-cache", is_flag=True, help="Do not read cached answers (fresh ones are still cached).")
 @click.option("--offline", is_flag=True, help="Never call a provider: a cache miss is an error.")
-@click.option(
-    "-k",
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only result keys (suite/case@target) matching this glob (repeatable).",
-)
+@_filter_option("Only result keys (suite/case@target) matching this glob (repeatable).")
 @click.option("--strict", is_flag=True, help="`changed` and `inconclusive` keys fail too.")
 @click.option(
     "--repeat",
@@ -218,7 +216,7 @@ def validate(paths: tuple[str, ...]) -> int:
 @cli.command(name="list")
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-m", "--model", "models", multiple=True, metavar="MODEL", help="As in `run`.")
-@click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN", help="As in `run`.")
+@_filter_option("As in `run`.")
 def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[str, ...]) -> int:
     """List the result keys (suite/case@target) a run would make, with their models."""
     from .session import RunOptions, plan
@@ -326,28 +324,14 @@ def review() -> int:
 
 
 @cli.command()
-@click.option(
-    "-k",
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only keys matching this glob (repeatable). Default: every pending change.",
-)
+@_filter_option("Only keys matching this glob (repeatable). Default: every pending change.")
 def accept(filters: tuple[str, ...]) -> int:
     """Accept the last run's pending changes into the snapshots (no terminal needed)."""
     return _decide_all("accept", filters)
 
 
 @cli.command()
-@click.option(
-    "-k",
-    "--filter",
-    "filters",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only keys matching this glob (repeatable). Default: every pending change.",
-)
+@_filter_option("Only keys matching this glob (repeatable). Default: every pending change.")
 def reject(filters: tuple[str, ...]) -> int:
     """Drop the last run's pending changes: the snapshots keep what they have."""
     return _decide_all("reject", filters)

@@ -7,8 +7,10 @@ suite file -> Suite/Case/Target -> Job (one result key, its Call and checks)
 from __future__ import annotations
 
 import enum
+import fnmatch
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,6 +20,13 @@ from .stats import PassRule, wilson_interval
 def canonical_json(value: Any) -> str:
     """One stable text for a JSON-able value: the basis of hashes and check labels."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_matches(key: str, patterns: Sequence[str]) -> bool:
+    """`-k` selection: a key matches a glob whole, or contains it (`-k france`); no patterns: all."""
+    return not patterns or any(
+        fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, f"*{p}*") for p in patterns
+    )
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,12 @@ disk (not as it was when the run started), and nobody has rejected it yet.
 from __future__ import annotations
 
 import enum
-import fnmatch
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import Result, Verdict
+from .model import Result, Verdict, key_matches
 from .runs import RunRecord
 from .snapshots import Entry, atomic_write, entry_from, read_snapshot, snapshot_path, write_snapshot
 
@@ -66,7 +65,7 @@ def pending_changes(
     on_disk: dict[str, dict[str, Entry]] = {}
     changes = []
     for result in sorted_results(list(record.results)):
-        if result.error is not None or result.key in skip or not _matches(result.key, patterns):
+        if result.error is not None or result.key in skip or not key_matches(result.key, patterns):
             continue
         if result.suite not in on_disk:
             on_disk[result.suite] = read_snapshot(snapshot_path(snapshots_dir, result.suite))
@@ -83,12 +82,6 @@ def _would_change(result: Result, current: Entry | None) -> bool:
         return False
     known = bool(current and current.known_failing)
     return current != entry_from(result, known_failing=known)
-
-
-def _matches(key: str, patterns: Sequence[str]) -> bool:
-    return not patterns or any(
-        fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, f"*{p}*") for p in patterns
-    )
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,6 @@ suite files -> jobs -> answers (cache | provider) -> checks -> verdicts
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -17,7 +16,7 @@ from .cache import ResponseCache
 from .checks import run_check
 from .config import Project
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
-from .model import CheckContext, CheckResult, Job, Output, Result, Suite, Target, Verdict
+from .model import CheckContext, CheckResult, Job, Output, Result, Suite, Target, Verdict, key_matches
 from .runner import Answer, ProgressFn, answer_jobs
 from .runs import RunRecord, write_run
 from .sampling import evaluate_samples, is_sampled, judge_sampled
@@ -80,16 +79,10 @@ def plan(project: Project, options: RunOptions) -> Plan:
         job
         for suite in suites
         for job in expand(suite, targets_override=override, default_target=default, repeat=options.repeat)
-        if _selected(job.key, options.filters)
+        if key_matches(job.key, options.filters)
     ]
     complete = not options.filters and override is None
     return Plan(suites=tuple(suites), jobs=tuple(jobs), complete=complete)
-
-
-def _selected(key: str, patterns: Sequence[str]) -> bool:
-    if not patterns:
-        return True
-    return any(fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, f"*{p}*") for p in patterns)
 
 
 def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None) -> RunOutcome:
