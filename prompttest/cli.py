@@ -36,6 +36,14 @@ def _project() -> Project:
     return load_project()
 
 
+_safe_option = click.option(
+    "--safe",
+    is_flag=True,
+    help="For suites from untrusted pull requests: refuse python: checks, files outside the "
+    "repository and endpoints set by a suite (exit 2, nothing called).",
+)
+
+
 def _filter_option(help: str) -> Callable[[F], F]:
     """`-k/--filter PATTERN`, repeatable: result keys by glob (see `model.key_matches`)."""
     return click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN", help=help)
@@ -118,6 +126,7 @@ def cli() -> None:
     metavar="USD",
     help="Budget: no new call once the spend reaches it; the rest are errors (exit 3).",
 )
+@_safe_option
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -143,6 +152,7 @@ def run(
     repeat: int | None,
     alpha: float,
     max_cost: float | None,
+    safe: bool,
     dry_run: bool,
     json_path: str | None,
     junit_path: str | None,
@@ -177,6 +187,7 @@ def run(
         repeat=repeat,
         alpha=alpha,
         max_cost=max_cost,
+        safe=safe,
     )
     if dry_run:
         return _show_dry_run(options)
@@ -203,11 +214,16 @@ def run(
 
 @cli.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-def validate(paths: tuple[str, ...]) -> int:
-    """Check suite files (and their cases files) without calling anything."""
+@_safe_option
+def validate(paths: tuple[str, ...], safe: bool) -> int:
+    """Check suite files (and their cases files) without calling anything.
+
+    Custom checks (`python:`) are imported to check that they exist; with --safe they
+    are refused instead.
+    """
     from .session import RunOptions, plan
 
-    the_plan = plan(_project(), RunOptions(paths=paths))
+    the_plan = plan(_project(), RunOptions(paths=paths, safe=safe))
     cases = sum(len(suite.cases) for suite in the_plan.suites)
     click.echo(f"ok: {len(the_plan.suites)} suite(s), {cases} case(s), {len(the_plan.jobs)} result key(s)")
     return EXIT_OK
@@ -221,7 +237,7 @@ def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[st
     """List the result keys (suite/case@target) a run would make, with their models."""
     from .session import RunOptions, plan
 
-    the_plan = plan(_project(), RunOptions(paths=paths, models=models, filters=filters))
+    the_plan = plan(_project(), RunOptions(paths=paths, models=models, filters=filters), resolve=False)
     for job in the_plan.jobs:
         click.echo(f"{job.key}\t{job.call.model}")
     return EXIT_OK

@@ -30,6 +30,10 @@ class Settings:
     suites: tuple[str, ...] = ("suites",)
     snapshots: str = "snapshots"
     state: str = ".prompttest"  # cache and run records
+    judge: str = ""  # the model of llm_judge checks that name none
+    judge_api_base: str = ""
+    embedding: str = ""  # the model of `similar` checks; none: they compare lexically
+    embedding_api_base: str = ""
 
     @property
     def max_attempts(self) -> int:

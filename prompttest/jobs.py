@@ -78,15 +78,29 @@ def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ..
         }
         for message in _message_templates(suite, case)
     )
-    checks = tuple(
-        CheckSpec(
-            name=check.name,
-            value=render_value(check.value, case.vars, where=where, file=case.file, line=case.line),
-            line=check.line,
+    checks = []
+    seen: dict[str, int] = {}  # n-th check of each name: unnamed judges are told apart by it
+    for check in suite.expect + case.expect:
+        value = render_value(check.value, case.vars, where=where, file=case.file, line=case.line)
+        seen[check.name] = seen.get(check.name, 0) + 1
+        checks.append(
+            CheckSpec(
+                name=check.name,
+                value=value,
+                line=check.line,
+                label_text=_label(check.name, value, seen[check.name]),
+            )
         )
-        for check in suite.expect + case.expect
-    )
-    return messages, checks
+    return messages, tuple(checks)
+
+
+def _label(name: str, value: Any, nth: int) -> str | None:
+    from prompttest.checks import check_label  # the registry imports every check family
+
+    try:
+        return check_label(name, value, nth)
+    except (KeyError, TypeError, AttributeError):
+        return None  # a malformed value: prepare_check reports it with its line
 
 
 def vet_cases(suite: Suite) -> None:
@@ -99,7 +113,18 @@ def vet_cases(suite: Suite) -> None:
     vetted: dict[tuple[str, str], str | None] = {}  # suite checks repeat in every case
     for case, checks in rendered:
         files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
+        labels: dict[str, int | None] = {}
         for check, file in zip(checks, files, strict=False):
+            if check.label in labels:
+                # Snapshots keep one outcome per label: two checks under one label would clash.
+                raise SuiteError(
+                    f"case '{case.id}' has the check '{check.label}' twice "
+                    f"(lines {labels[check.label]} and {check.line})",
+                    file=file,
+                    line=check.line,
+                    hint="drop one, or give each llm_judge its own `name:`",
+                )
+            labels[check.label] = check.line
             key = (check.name, canonical_json(check.value))
             if key not in vetted:
                 vetted[key] = prepare_check(check.name, check.value)

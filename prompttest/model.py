@@ -10,7 +10,7 @@ import enum
 import fnmatch
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -46,10 +46,15 @@ class CheckSpec:
     name: str
     value: Any
     line: int | None = None
+    # Set by checks whose label must not change with every field of their value: a judge
+    # keeps its label when its rubric is edited, so the edit shows as `stale`, not a new check.
+    label_text: str | None = None
 
     @property
     def label(self) -> str:
         """How the check is named in snapshots and reports: `contains: Paris`."""
+        if self.label_text is not None:
+            return self.label_text
         value = self.value if isinstance(self.value, str) else canonical_json(self.value)
         return f"{self.name}: {value}"
 
@@ -102,15 +107,19 @@ class Call:
     params: dict[str, Any]
     api_base: str | None = None
     sample: int = 0
+    # "chat" asks for a completion; "embedding" for the vector of the one message's content.
+    kind: str = "chat"
 
     def cache_key(self) -> str:
-        payload = {
+        payload: dict[str, Any] = {
             "model": self.model,
             "api_base": self.api_base,
             "messages": list(self.messages),
             "params": self.params,
             "sample": self.sample,
         }
+        if self.kind != "chat":
+            payload["kind"] = self.kind  # chat keys stay as they were before kinds existed
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
 
     def request_hash(self) -> str:
@@ -154,18 +163,23 @@ class Output:
     cost_usd: float | None = None  # None = unknown, never silently 0
     latency_ms: float | None = None
     cached: bool = False
+    embedding: tuple[float, ...] | None = None  # the answer to an embedding call
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "text": self.text,
             "prompt_tokens": self.prompt_tokens,
             "completion_tokens": self.completion_tokens,
             "cost_usd": self.cost_usd,
             "latency_ms": self.latency_ms,
         }
+        if self.embedding is not None:
+            data["embedding"] = list(self.embedding)
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> Output:
+        vector = data.get("embedding")
         return cls(
             text=data["text"],
             prompt_tokens=data.get("prompt_tokens"),
@@ -173,12 +187,25 @@ class Output:
             cost_usd=data.get("cost_usd"),
             latency_ms=data.get("latency_ms"),
             cached=cached,
+            embedding=tuple(float(x) for x in vector) if vector is not None else None,
         )
+
+
+class CheckError(Exception):
+    """Raised inside a check that could not decide (a judge that answered garbage, a custom
+    check that crashed): its result is an `error`, never a pass or a fail."""
+
+
+def _no_answers(call: Call) -> Output:
+    raise CheckError(f"no answer was fetched for this {call.kind} call to {call.model}")
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What a check may look at besides the output text."""
+    """What a check may look at besides the output text.
+
+    Custom checks (`python: module:function`) receive it as their second argument.
+    """
 
     vars: dict[str, Any] = field(default_factory=dict)
     model: str = ""
@@ -186,6 +213,28 @@ class CheckContext:
     cost_usd: float | None = None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
+    suite: str = ""
+    case: str = ""
+    target: str = ""
+    messages: tuple[dict[str, Any], ...] = ()
+    # Judged checks read the answers to the calls they asked for (judge, embeddings) here;
+    # it raises CheckError when that call failed.
+    answer_for: Callable[[Call], Output] = _no_answers
+
+    @property
+    def prompt(self) -> str:
+        """The last user message as sent: what the output answers."""
+        users = [m.get("content", "") for m in self.messages if m.get("role") == "user"]
+        return str(users[-1]) if users else ""
+
+    @property
+    def metrics(self) -> dict[str, float | int | None]:
+        return {
+            "latency_ms": self.latency_ms,
+            "cost_usd": self.cost_usd,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
 
 
 @dataclass(frozen=True)
@@ -201,6 +250,10 @@ class CheckResult:
     samples: int | None = None
     before: tuple[int, int] | None = None
     p_value: float | None = None  # adjusted over the run (Holm); None when not tested
+    error: str | None = None  # the check could not decide: the key's verdict is `error`
+    # A judged check's judge (model, params, rubric hash): a change makes its flips `stale`.
+    judge: Mapping[str, Any] | None = None
+    stale: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -209,6 +262,11 @@ class CheckResult:
             "passed": self.passed,
             "reason": self.reason,
         }
+        if self.error is not None:
+            data["error"] = self.error
+        if self.judge is not None:
+            data["judge"] = dict(self.judge)
+            data["stale"] = self.stale
         if self.samples is not None:
             low, high = wilson_interval(self.passed_count or 0, self.samples)
             data |= {
@@ -232,6 +290,9 @@ class CheckResult:
             samples=data.get("samples"),
             before=(int(before[0]), int(before[1])) if before else None,
             p_value=data.get("p_value"),
+            error=data.get("error"),
+            judge=data.get("judge"),
+            stale=bool(data.get("stale")),
         )
 
 

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from . import local_model
+from . import embeddings_local, local_model
 from .model import Call, Output
 
 # HTTP statuses that say "try again later"; everything else with a status is final.
@@ -108,13 +108,10 @@ async def complete(call: Call, policy: RetryPolicy) -> tuple[Output, int]:
 
 
 async def _attempt(call: Call, policy: RetryPolicy) -> Output:
+    if call.kind == "embedding":
+        return await _embed(call, policy)
     litellm = load_litellm()
-    kwargs: dict[str, Any] = dict(call.params)
-    if call.api_base:
-        kwargs["api_base"] = call.api_base
-        if call.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
-            # Self-hosted OpenAI-compatible servers rarely want a key; the SDK insists on one.
-            kwargs["api_key"] = "no-key"
+    kwargs = _endpoint(call)
     started = time.perf_counter()
     try:
         # The outer timeout is a backstop: a stalled stream must not hang the run.
@@ -134,6 +131,65 @@ async def _attempt(call: Call, policy: RetryPolicy) -> Output:
         raise classify(exc) from None
     latency_ms = (time.perf_counter() - started) * 1000
     return _parse_response(response, latency_ms, model=call.model)
+
+
+def _endpoint(call: Call) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(call.params)
+    if call.api_base:
+        kwargs["api_base"] = call.api_base
+        if call.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+            # Self-hosted OpenAI-compatible servers rarely want a key; the SDK insists on one.
+            kwargs["api_key"] = "no-key"
+    return kwargs
+
+
+async def _embed(call: Call, policy: RetryPolicy) -> Output:
+    """The embedding of the call's one text: in-process for the packaged model, else litellm."""
+    text = str(call.messages[0]["content"])
+    started = time.perf_counter()
+    if embeddings_local.is_local_embedding(call.model):
+        vectors = await asyncio.to_thread(embeddings_local.embed, [text])
+        return _embedding_output(vectors[0], started, cost=0.0, tokens=None)
+    litellm = load_litellm()
+    try:
+        response = await asyncio.wait_for(
+            litellm.aembedding(
+                model=call.model, input=[text], timeout=policy.timeout_s, num_retries=0, **_endpoint(call)
+            ),
+            timeout=policy.timeout_s + 5,
+        )
+    except TimeoutError:
+        raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
+    except Exception as exc:  # litellm raises many types; classify by status code
+        raise classify(exc) from None
+    try:
+        item = response.data[0]
+        vector = item["embedding"] if isinstance(item, dict) else item.embedding
+        values = [float(x) for x in vector]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        raise ProviderError("malformed response: no embedding vector", retryable=True) from None
+    if not values:
+        raise ProviderError("malformed response: an empty embedding vector", retryable=True)
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    usage = getattr(response, "usage", None)
+    return _embedding_output(
+        values,
+        started,
+        cost=float(cost) if isinstance(cost, (int, float)) else None,
+        tokens=getattr(usage, "prompt_tokens", None),
+    )
+
+
+def _embedding_output(
+    vector: list[float], started: float, *, cost: float | None, tokens: int | None
+) -> Output:
+    return Output(
+        text="",
+        prompt_tokens=tokens,
+        cost_usd=cost,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        embedding=tuple(vector),
+    )
 
 
 def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Output:

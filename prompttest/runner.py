@@ -1,4 +1,4 @@
-"""Answer every job's call: from the cache, else from its provider, N calls in flight.
+"""Answer calls (the suites' and then the judges'): from the cache, else from its provider, N calls in flight.
 
 litellm is imported (by `providers.load_litellm`) only when a call misses the cache,
 so a fully cached run never pays for its import.
@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
 
+from . import embeddings_local
 from .cache import ResponseCache
 from .local_model import check_available, is_local
-from .model import Call, Job, Output
+from .model import Call, Output
 from .providers import ProviderError, RetryPolicy, close_clients, complete
 
 ProgressFn = Callable[[int, int], None]
@@ -38,57 +39,57 @@ class Tally:
     unpriced: str | None = None  # a model whose cost is unknown: the budget cannot be kept
 
 
-def answer_jobs(
-    jobs: Sequence[Job],
+@dataclass(frozen=True)
+class CallOptions:
+    """How calls are made: the same for the suite's calls and the judges' calls."""
+
+    concurrency: int
+    offline: bool
+    timeout_s: float
+    max_attempts: int
+    redact: Callable[[str], str]
+    max_cost: float | None = None  # USD for the whole run, shared by every phase
+
+
+def answer_calls(
+    calls: Iterable[Call],
     *,
     cache: ResponseCache,
-    concurrency: int,
-    offline: bool,
-    timeout_s: float,
-    max_attempts: int,
-    redact: Callable[[str], str],
+    options: CallOptions,
+    tally: Tally | None = None,
     on_progress: ProgressFn | None = None,
-    max_cost: float | None = None,
 ) -> tuple[dict[str, Answer], Tally]:
     """Answers by cache key. Identical calls (same cache key) are made once.
 
-    With `max_cost`, no new call starts once the spend reaches it (calls already in flight
-    finish, so the overshoot is at most `concurrency` calls); the rest are budget errors.
+    With `max_cost`, no new call starts once the spend (counted in `tally`, which later
+    phases share) reaches it: calls already in flight finish, so the overshoot is at most
+    `concurrency` calls; the rest are budget errors.
     """
-    calls: dict[str, Call] = {}
-    for job in jobs:
-        for call in job.calls():
-            calls.setdefault(call.cache_key(), call)
+    unique: dict[str, Call] = {}
+    for call in calls:
+        unique.setdefault(call.cache_key(), call)
     answers: dict[str, Answer] = {}
-    tally = Tally()
+    tally = tally or Tally()
     misses: dict[str, Call] = {}
-    for key, call in calls.items():
+    for key, call in unique.items():
         cached = cache.get(call)
         if cached is not None:
             answers[key] = Answer(cached)
             tally.cache_hits += 1
-        elif offline:
+        elif options.offline:
             answers[key] = Answer(None, error=_offline_miss(call))
         else:
             misses[key] = call
     # A model that cannot run here stops the run before any call, with the fix.
-    for model in sorted({call.model for call in misses.values()}):
-        check_available(model)
-    progress = _Progress(len(calls), len(answers), on_progress)
+    for model, kind in sorted({(c.model, c.kind) for c in misses.values()}):
+        if kind != "embedding":
+            check_available(model)
+        elif is_local(model):
+            embeddings_local.check_available(model)
+    progress = _Progress(len(unique), len(answers), on_progress)
     if misses:
         asyncio.run(
-            _call_all(
-                misses,
-                answers=answers,
-                tally=tally,
-                cache=cache,
-                concurrency=concurrency,
-                timeout_s=timeout_s,
-                max_attempts=max_attempts,
-                redact=redact,
-                progress=progress,
-                max_cost=max_cost,
-            )
+            _call_all(misses, answers=answers, tally=tally, cache=cache, options=options, progress=progress)
         )
     return answers, tally
 
@@ -118,19 +119,18 @@ async def _call_all(
     answers: dict[str, Answer],
     tally: Tally,
     cache: ResponseCache,
-    concurrency: int,
-    timeout_s: float,
-    max_attempts: int,
-    redact: Callable[[str], str],
+    options: CallOptions,
     progress: _Progress,
-    max_cost: float | None,
 ) -> None:
-    policy = RetryPolicy(timeout_s=timeout_s, max_attempts=max_attempts)
-    slots = asyncio.Semaphore(max(1, concurrency))
+    policy = RetryPolicy(timeout_s=options.timeout_s, max_attempts=options.max_attempts)
+    slots = asyncio.Semaphore(max(1, options.concurrency))
+    max_cost, redact = options.max_cost, options.redact
     # An in-process model answers one call at a time: more in flight would only queue, and
     # the queueing would count as latency (and against the timeout).
     local_slots = {
-        model: asyncio.Semaphore(1) for model in {c.model for c in misses.values()} if is_local(model)
+        model: asyncio.Semaphore(1)
+        for model in {c.model for c in misses.values()}
+        if is_local(model) or embeddings_local.is_local_embedding(model)
     }
     # A model that answered 401/403/404 will answer every call the same: stop calling it.
     refused: dict[tuple[str, str | None], str] = {}
@@ -190,12 +190,6 @@ async def _call_one(
             refused[(call.model, call.api_base)] = message
         return Answer(None, error=message, attempts=error.attempts)
     tally.calls += attempts
-    output = Output(
-        text=redact(output.text),
-        prompt_tokens=output.prompt_tokens,
-        completion_tokens=output.completion_tokens,
-        cost_usd=output.cost_usd,
-        latency_ms=output.latency_ms,
-    )
+    output = replace(output, text=redact(output.text))
     cache.put(call, output)
     return Answer(output, attempts=attempts)

@@ -62,6 +62,9 @@ def _count_check(job: Job, index: int, outputs: Sequence[Output], context: Conte
         name=spec.name,
         passed_count=passed,
         samples=len(per_sample),
+        # One sample the check could not decide makes the count meaningless: the key errs.
+        error=next((check.error for check in per_sample if check.error), None),
+        judge=per_sample[0].judge if per_sample else None,
     )
 
 
@@ -81,7 +84,7 @@ def judge_sampled(
         for i, (result, baseline) in enumerate(zip(results, baselines, strict=True))
         if sampled[i] and baseline is not None and result.error is None
         for j, check in enumerate(result.checks)
-        if (before := baseline.count(check.label)) is not None
+        if not check.stale and (before := baseline.count(check.label)) is not None
         for k, n in [_count(check)]
     ]
     adjusted = adjust([t.change for t in tests], "holm")
@@ -117,5 +120,6 @@ def _judge(result: Result, baseline: Baseline | None, changes: dict[int, RateCha
         checks={check.label: check.passed for check in checks},
         error=result.error,
         distribution=entry_from(result).distribution if result.output is not None else (),
+        stale=frozenset(check.label for check in checks if check.stale),
     )
     return replace(result, checks=tuple(checks), verdict=decide_sampled(baseline, outcome, classes))

@@ -1,31 +1,45 @@
 """`prompttest run` as plain Python: suite files in, a RunRecord out, snapshots updated.
 
-suite files -> jobs -> answers (cache | provider) -> checks -> verdicts
--> snapshots (locally) -> run record
+suite files -> jobs -> answers (cache | provider) -> judged checks' calls (same path)
+-> checks -> verdicts -> snapshots (locally) -> run record
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from .cache import ResponseCache
-from .checks import run_check
+from .checks import Defaults, calls_for, resolve_check, run_check
 from .config import Project
-from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
-from .model import CheckContext, CheckResult, Job, Output, Result, Suite, Target, Verdict, key_matches
-from .runner import Answer, ProgressFn, answer_jobs
+from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
+from .model import (
+    Call,
+    CheckContext,
+    CheckError,
+    CheckResult,
+    Job,
+    Output,
+    Result,
+    Suite,
+    Target,
+    Verdict,
+    key_matches,
+)
+from .runner import Answer, CallOptions, ProgressFn, answer_calls
 from .runs import RunRecord, write_run
-from .sampling import evaluate_samples, is_sampled, judge_sampled
+from .safety import check_settings, check_suites
+from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sampled
 from .secrets import Redactor
 from .similarity import classify_change
 from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
 from .stats import DEFAULT_ALPHA
 from .suite import expand, load_suites
-from .verdicts import Outcome, decide, flags, is_failure
+from .verdicts import Baseline, Outcome, decide, flags, is_failure
 
 
 @dataclass(frozen=True)
@@ -47,6 +61,7 @@ class RunOptions:
     repeat: int | None = None  # samples per key, instead of the suites' `repeat:`
     alpha: float = DEFAULT_ALPHA  # significance level of the statistical verdicts
     max_cost: float | None = None  # USD: no new call once the spend reaches it
+    safe: bool = False  # suites from untrusted PRs: refuse code, outside files, suite endpoints
 
 
 @dataclass(frozen=True)
@@ -67,16 +82,30 @@ class RunOutcome:
     snapshots_written: list[Path] = field(default_factory=list)
 
 
-def plan(project: Project, options: RunOptions) -> Plan:
-    """Load and validate every suite, then expand it into jobs (nothing is called)."""
+def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan:
+    """Load and validate every suite, then expand it into jobs (nothing is called).
+
+    Judged checks get the project's judge and embedding model here, and custom checks
+    are imported here: a missing judge or a typo in a module stops the run before it
+    costs anything (`resolve=False` skips that, for listing keys). With `safe`, what
+    --safe refuses is refused before any of it.
+    """
     paths = list(options.paths) or [str(p) for p in project.suite_paths()]
-    suites = load_suites(paths)
+    confine = project.root if options.safe else None
+    if options.safe:
+        settings = project.settings
+        check_settings([("snapshots", settings.snapshots), ("state", settings.state)], project.root)
+    suites = load_suites(paths, confine_to=confine)
+    if options.safe:
+        # With -m the suites' own targets (and their endpoints) are not used.
+        check_suites(suites, targets=not options.models)
     override = (
         tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
     )
     default = Target(id=project.settings.target, model=project.settings.target)
+    defaults = _check_defaults(project) if resolve else None
     jobs = [
-        job
+        _resolve_checks(job, defaults) if defaults else job
         for suite in suites
         for job in expand(suite, targets_override=override, default_target=default, repeat=options.repeat)
         if key_matches(job.key, options.filters)
@@ -95,25 +124,32 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         for suite in the_plan.suites
     }
     settings = project.settings
-    redact = Redactor()
+    call_options = CallOptions(
+        concurrency=options.concurrency or settings.concurrency,
+        offline=options.offline,
+        timeout_s=options.timeout or settings.timeout,
+        max_attempts=(options.retries if options.retries is not None else settings.retries) + 1,
+        redact=Redactor(),
+        max_cost=options.max_cost,
+    )
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
     try:
-        answers, tally = answer_jobs(
-            the_plan.jobs,
-            cache=cache,
-            concurrency=options.concurrency or settings.concurrency,
-            offline=options.offline,
-            timeout_s=options.timeout or settings.timeout,
-            max_attempts=(options.retries if options.retries is not None else settings.retries) + 1,
-            redact=redact,
-            on_progress=on_progress,
-            max_cost=options.max_cost,
-        )
+        calls = (call for job in the_plan.jobs for call in job.calls())
+        answers, tally = answer_calls(calls, cache=cache, options=call_options, on_progress=on_progress)
+        # Judged checks grade the outputs with calls of their own (judges, embeddings): the
+        # same cache, retries and budget as the suite's calls.
+        graded = _judged_calls(the_plan.jobs, answers)
+        if graded:
+            more, tally = answer_calls(
+                graded, cache=cache, options=call_options, tally=tally, on_progress=on_progress
+            )
+            answers = {**answers, **more}
     finally:
         cache.close()
+    context = partial(_context, answer_for=_answer_lookup(answers))
     entries = [baselines[job.suite].get(_entry_name(job)) for job in the_plan.jobs]
     results = [
-        _result(job, [answers[call.cache_key()] for call in job.calls()], entry)
+        _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context)
         for job, entry in zip(the_plan.jobs, entries, strict=True)
     ]
     sampled = [
@@ -148,7 +184,60 @@ def _entry_name(job: Job) -> str:
     return f"{job.case}@{job.target}"
 
 
-def _result(job: Job, answers: list[Answer], entry: Entry | None) -> Result:
+def _check_defaults(project: Project) -> Defaults:
+    settings = project.settings
+    return Defaults(
+        judge=settings.judge,
+        judge_api_base=settings.judge_api_base or None,
+        embedding=settings.embedding,
+        embedding_api_base=settings.embedding_api_base or None,
+        root=str(project.root),
+    )
+
+
+def _resolve_checks(job: Job, defaults: Defaults) -> Job:
+    """The job with its judged checks' defaults filled in and its custom checks imported."""
+    checks = []
+    for spec in job.checks:
+        try:
+            checks.append(resolve_check(spec, defaults))
+        except SuiteError as error:
+            if error.file is None:
+                error.file, error.line = job.suite_path, spec.line
+                error.message = f"check '{spec.label}' of {job.key}: {error.message}"
+            raise
+    if all(new is old for new, old in zip(checks, job.checks, strict=True)):
+        return job
+    return replace(job, checks=tuple(checks))
+
+
+def _judged_calls(jobs: Sequence[Job], answers: Mapping[str, Answer]) -> list[Call]:
+    """The calls the judged checks need, for every output that arrived."""
+    calls = []
+    for job in jobs:
+        for call in job.calls():
+            output = answers[call.cache_key()].output
+            if output is None:
+                continue
+            ctx = _context(job, output)
+            for spec in job.checks:
+                calls += calls_for(spec, output.text, ctx)
+    return calls
+
+
+def _answer_lookup(answers: Mapping[str, Answer]) -> Callable[[Call], Output]:
+    def answer_for(call: Call) -> Output:
+        answer = answers.get(call.cache_key())
+        if answer is None:
+            raise CheckError(f"no answer was fetched for this {call.kind} call to {call.model}")
+        if answer.output is None:
+            raise CheckError(answer.error or f"{call.model} gave no answer")
+        return answer.output
+
+    return answer_for
+
+
+def _result(job: Job, answers: list[Answer], entry: Entry | None, context: ContextFn) -> Result:
     """The key's result from its samples' answers; an error in any sample is the key's error."""
     baseline = entry.baseline() if entry else None
     error = next((a.error for a in answers if a.output is None), None)
@@ -172,21 +261,51 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None) -> Result:
     outputs = [a.output for a in answers if a.output is not None]
     if error is not None:
         return result
-    result = replace(result, flags=flags(baseline, model=job.call.model, request=result.request))
     if is_sampled(job, baseline):
-        return evaluate_samples(job, outputs, result, _context)  # verdict decided run-wide later
+        # The verdict is decided run-wide later (judge_sampled), unless a check erred.
+        return _settle_checks(evaluate_samples(job, outputs, result, context), baseline)
     output = outputs[0]
-    checks = tuple(run_check(spec, output.text, _context(job, output)) for spec in job.checks)
-    return replace(
+    checks = tuple(run_check(spec, output.text, context(job, output)) for spec in job.checks)
+    result = _settle_checks(
+        replace(
+            result,
+            output=output.text,
+            checks=checks,
+            latency_ms=output.latency_ms,
+            prompt_tokens=output.prompt_tokens,
+            completion_tokens=output.completion_tokens,
+            cost_usd=output.cost_usd,
+            cached=output.cached,
+        ),
+        baseline,
+    )
+    if result.error is not None:
+        return result
+    stale = frozenset(check.label for check in result.checks if check.stale)
+    outcome = Outcome(output=output.text, checks=_outcomes(result.checks), stale=stale)
+    return replace(result, verdict=decide(baseline, outcome))
+
+
+def _settle_checks(result: Result, baseline: Baseline | None) -> Result:
+    """Mark judged checks whose judge changed (`stale`), set the flags, and turn a check
+    that could not decide into the key's error."""
+    checks = tuple(
+        replace(check, stale=True, reason=f"{check.reason} [stale: another judge graded the snapshot]")
+        if baseline is not None and baseline.is_stale(check.label, check.judge)
+        else check
+        for check in result.checks
+    )
+    stale = frozenset(check.label for check in checks if check.stale)
+    result = replace(
         result,
-        verdict=decide(baseline, Outcome(output=output.text, checks=_outcomes(checks))),
-        output=output.text,
         checks=checks,
-        latency_ms=output.latency_ms,
-        prompt_tokens=output.prompt_tokens,
-        completion_tokens=output.completion_tokens,
-        cost_usd=output.cost_usd,
-        cached=output.cached,
+        flags=flags(baseline, model=result.model, request=result.request, stale=stale),
+    )
+    failed = next((check for check in checks if check.error), None)
+    if failed is None:
+        return result
+    return replace(
+        result, error=f"check '{failed.label}' could not decide: {failed.error}", verdict=Verdict.ERROR
     )
 
 
@@ -198,15 +317,20 @@ def _describe_change(result: Result) -> Result:
     return replace(result, similarity=round(summary.similarity, 3), change=summary.explanation)
 
 
-def _context(job: Job, output: Output) -> CheckContext:
-    return CheckContext(
+def _context(job: Job, output: Output, *, answer_for: Callable[[Call], Output] | None = None) -> CheckContext:
+    context = CheckContext(
         vars=job.vars,
         model=job.call.model,
         latency_ms=output.latency_ms,
         cost_usd=output.cost_usd,
         prompt_tokens=output.prompt_tokens,
         completion_tokens=output.completion_tokens,
+        suite=job.suite,
+        case=job.case,
+        target=job.target,
+        messages=job.call.messages,
     )
+    return context if answer_for is None else replace(context, answer_for=answer_for)
 
 
 def _outcomes(checks: Sequence[CheckResult]) -> dict[str, bool]:
@@ -297,4 +421,5 @@ def _recorded_options(options: RunOptions) -> dict[str, object]:
         "repeat": options.repeat,
         "alpha": options.alpha,
         "max_cost": options.max_cost,
+        "safe": options.safe,
     }

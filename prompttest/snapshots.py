@@ -49,6 +49,8 @@ class Entry:
     # With samples > 1: distinct outputs with their counts, and each check's passes.
     distribution: tuple[tuple[str, int], ...] = ()
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # Judged checks: what graded each (model, params, rubric hash), by check label.
+    judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -63,9 +65,16 @@ class Entry:
             known_failing=self.known_failing,
             counts=dict(self.counts),
             distribution=self.distribution,
+            judges=dict(self.judges),
         )
 
     def to_yaml_data(self) -> dict[str, Any]:
+        data = self._result_yaml()
+        if self.judges:
+            data["judges"] = {label: _sorted(judge) for label, judge in sorted(self.judges.items())}
+        return data
+
+    def _result_yaml(self) -> dict[str, Any]:
         data: dict[str, Any] = {"model": self.model, "request": self.request}
         if self.known_failing:
             data["known_failing"] = True
@@ -94,6 +103,7 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         output=result.output,
         checks={check.label: check.passed for check in result.checks},
         known_failing=known_failing,
+        judges={check.label: dict(check.judge) for check in result.checks if check.judge is not None},
     )
     if len(result.outputs) <= 1:
         return entry
@@ -177,11 +187,12 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
     return Entry(
         case=case,
         target=target,
-        model=str(raw.get("model", "")),
-        request=str(raw.get("request", "")),
+        model=_text(raw, "model", broken),
+        request=_text(raw, "request", broken),
         output=output,
         checks={str(label): value == PASS for label, value in checks.items()},
         known_failing=raw.get("known_failing") is True,
+        judges=_judges(raw, broken),
     )
 
 
@@ -199,25 +210,54 @@ def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> 
         )
     ):
         raise broken("`outputs` must list `{count, output}` pairs")
+    checks = raw.get("checks") or {}
+    if not isinstance(checks, dict):
+        raise broken("`checks` must map each check to `passed/samples`, like 9/10")
     counts = {}
-    for label, value in (raw.get("checks") or {}).items():
-        k, slash, n = str(value).partition("/")
-        if not (slash and k.isdigit() and n.isdigit() and int(k) <= int(n)):
+    for label, value in checks.items():
+        k, slash, n = value.partition("/") if isinstance(value, str) else ("", "", "")
+        if not (slash and k.isdecimal() and n.isdecimal() and len(k + n) < 20 and int(k) <= int(n)):
             raise broken(f"check '{label}' must be `passed/samples`, like 9/10")
         counts[str(label)] = (int(k), int(n))
     distribution = tuple((o["output"], o["count"]) for o in outputs)
     return Entry(
         case=case,
         target=target,
-        model=str(raw.get("model", "")),
-        request=str(raw.get("request", "")),
+        model=_text(raw, "model", broken),
+        request=_text(raw, "request", broken),
         output=distribution[0][0],
         checks={label: k == n for label, (k, n) in counts.items()},
         known_failing=raw.get("known_failing") is True,
         samples=samples,
         distribution=distribution,
         counts=counts,
+        judges=_judges(raw, broken),
     )
+
+
+def _text(raw: dict[str, Any], key: str, broken: Any) -> str:
+    """A text field; YAML reads a hash of digits as a number, so any scalar is taken as text."""
+    value = raw.get(key, "")
+    if isinstance(value, (dict, list)):
+        raise broken(f"`{key}` must be text")
+    try:
+        return str(value)
+    except ValueError:  # an integer of more than 4,300 digits
+        raise broken(f"`{key}` is a number too long to be read") from None
+
+
+def _judges(raw: dict[str, Any], broken: Any) -> dict[str, dict[str, Any]]:
+    judges = raw.get("judges") or {}
+    if not isinstance(judges, dict) or not all(isinstance(j, dict) for j in judges.values()):
+        raise broken("`judges` must map each judged check to its judge (model, params, rubric)")
+    return {str(label): dict(judge) for label, judge in judges.items()}
+
+
+def _sorted(value: Any) -> Any:
+    """Nested mappings with sorted keys: a judge's params always render the same."""
+    if isinstance(value, Mapping):
+        return {str(k): _sorted(v) for k, v in sorted(value.items())}
+    return value
 
 
 def render_snapshot(suite: str, entries: Mapping[str, Entry]) -> str:

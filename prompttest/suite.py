@@ -16,6 +16,7 @@ from prompttest.casefiles import case_id_text, read_case_file, to_checks
 from prompttest.errors import SuiteError
 from prompttest.jobs import expand, vet_cases
 from prompttest.model import Case, Suite, Target
+from prompttest.safety import refuse_outside
 from prompttest.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suite_schema import PLACEMENT_HINTS, validate_suite_data
 from prompttest.yamlsource import Lines, YamlPath, line_of, load_yaml_file
@@ -64,12 +65,18 @@ def _is_suite_file(file: Path, root: Path) -> bool:
     return file.suffix.lower() in SUITE_SUFFIXES and not hidden and file.is_file()
 
 
-def load_suites(paths: Sequence[str | Path]) -> list[Suite]:
-    """Find and load every suite; two files may not share a suite name."""
+def load_suites(paths: Sequence[str | Path], *, confine_to: Path | None = None) -> list[Suite]:
+    """Find and load every suite; two files may not share a suite name.
+
+    With `confine_to` (--safe), no file outside that folder is read: suite files reached
+    through a symlink and case files reached through `..` are refused before reading.
+    """
     suites: list[Suite] = []
     by_name: dict[str, Suite] = {}
     for file in find_suite_files(paths):
-        suite = load_suite(file)
+        if confine_to is not None:
+            refuse_outside(file, confine_to, what="the suite file")
+        suite = load_suite(file, confine_to=confine_to)
         if suite.name in by_name:
             raise SuiteError(
                 f"two suite files are named '{suite.name}': {by_name[suite.name].path} and {suite.path}",
@@ -82,7 +89,7 @@ def load_suites(paths: Sequence[str | Path]) -> list[Suite]:
     return suites
 
 
-def load_suite(path: str | Path) -> Suite:
+def load_suite(path: str | Path, *, confine_to: Path | None = None) -> Suite:
     """Load, validate and check one suite file; raises SuiteError with file and line."""
     file = str(path)
     data, lines = load_yaml_file(path)
@@ -100,6 +107,10 @@ def load_suite(path: str | Path) -> Suite:
     _one_of(data, lines, (), ("prompt", "messages"), file)
     if isinstance(data["cases"], str):
         case_path = Path(path).parent / data["cases"]
+        if confine_to is not None:
+            refuse_outside(
+                case_path, confine_to, what="the cases file", file=file, line=lines.get(("cases",))
+            )
         cases = read_case_file(case_path, suite_file=file, line=lines.get(("cases",)))
     else:
         cases = tuple(_inline_case(item, i, lines, file) for i, item in enumerate(data["cases"]))

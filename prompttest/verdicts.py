@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from .model import Verdict
 
@@ -20,6 +21,17 @@ class Baseline:
     # With repeats: each check's (passed, samples), and the distinct outputs with counts.
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     distribution: tuple[tuple[str, int], ...] = ()
+    judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def is_stale(self, label: str, judge: Mapping[str, Any] | None) -> bool:
+        """Was this judged check graded by another judge (model, params, rubric) in the snapshot?
+
+        Only a check the snapshot has can be stale; one recorded without its judge (written
+        by hand) counts as graded by another judge: its flips cannot be trusted either.
+        """
+        if judge is None or label not in self.checks:
+            return False
+        return dict(self.judges.get(label) or {}) != dict(judge)
 
     def count(self, label: str) -> tuple[int, int] | None:
         """A check's (passed, samples) in the snapshot; a single sample counts as 1/1 or 0/1."""
@@ -38,6 +50,8 @@ class Outcome:
     checks: Mapping[str, bool] = field(default_factory=dict)
     error: str | None = None
     distribution: tuple[tuple[str, int], ...] = ()  # with repeats, capped as in snapshots
+    # Judged checks whose judge changed since the snapshot: their flips are not counted.
+    stale: frozenset[str] = frozenset()
 
 
 def decide(baseline: Baseline | None, outcome: Outcome) -> Verdict:
@@ -46,10 +60,12 @@ def decide(baseline: Baseline | None, outcome: Outcome) -> Verdict:
         return Verdict.ERROR
     if baseline is None:
         return Verdict.NEW
-    regressed = improved = failing = False
+    regressed = improved = failing = stale_flip = False
     for label, passed in outcome.checks.items():
         before = baseline.checks.get(label)
-        if before is True and not passed:
+        if label in outcome.stale and before is not None and before != passed:
+            stale_flip = True  # a new judge's opinion: neither a regression nor an improvement
+        elif before is True and not passed:
             regressed = True
         elif before is False and passed:
             improved = True
@@ -62,7 +78,7 @@ def decide(baseline: Baseline | None, outcome: Outcome) -> Verdict:
         return Verdict.IMPROVED
     if failing:
         return Verdict.FAILING
-    if outcome.output != baseline.output:
+    if outcome.output != baseline.output or stale_flip:
         return Verdict.CHANGED
     return Verdict.UNCHANGED
 
@@ -88,13 +104,19 @@ def decide_sampled(baseline: Baseline | None, outcome: Outcome, changes: Mapping
         return Verdict.FAILING
     if "inconclusive" in seen:
         return Verdict.INCONCLUSIVE
-    if outcome.distribution != baseline.distribution:
+    if outcome.distribution != baseline.distribution or _stale_counts_moved(baseline, outcome):
         return Verdict.CHANGED
     return Verdict.UNCHANGED
 
 
-def flags(baseline: Baseline | None, *, model: str, request: str) -> tuple[str, ...]:
-    """Notes that explain a verdict: what changed in the call since the snapshot."""
+def _stale_counts_moved(baseline: Baseline, outcome: Outcome) -> bool:
+    return any(outcome.checks.get(label) != baseline.checks.get(label) for label in outcome.stale)
+
+
+def flags(
+    baseline: Baseline | None, *, model: str, request: str, stale: frozenset[str] = frozenset()
+) -> tuple[str, ...]:
+    """Notes that explain a verdict: what changed in the call (or its judges) since the snapshot."""
     if baseline is None:
         return ()
     notes = []
@@ -102,6 +124,8 @@ def flags(baseline: Baseline | None, *, model: str, request: str) -> tuple[str, 
         notes.append("prompt changed")
     if baseline.model and baseline.model != model:
         notes.append("model changed")
+    if stale:
+        notes.append("stale")
     return tuple(notes)
 
 

@@ -38,7 +38,9 @@ Behaviours (what the server does with one chat-completion request):
 They run on the server's event-loop thread, so they must be quick (use ``Hang``
 or ``latency`` to slow answers down); if one raises, the request gets a 500.
 
-Endpoints: ``POST /v1/chat/completions``, ``GET /v1/models``, ``GET /v1/models/{id}``;
+Endpoints: ``POST /v1/chat/completions``, ``POST /v1/embeddings`` (vectors from
+``embed``, a callable ``text -> list[float] | Status``; default ``bag_of_words``),
+``GET /v1/models``, ``GET /v1/models/{id}``;
 anything else is a 404 (405 for a wrong method) with an OpenAI-style error body.
 
 Standalone (for benchmarks): ``python tests/fake_server.py --port 8123 --latency 0.05``
@@ -58,6 +60,7 @@ import struct
 import sys
 import threading
 import time
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -194,6 +197,15 @@ def default_reply(request: dict[str, Any]) -> str:
     return "echo: "
 
 
+def bag_of_words(text: str, size: int = 64) -> list[float]:
+    """A deterministic stand-in embedding: lowercase words hashed into `size` buckets, so
+    texts that share words point the same way and texts that share none are orthogonal."""
+    vector = [0.0] * size
+    for word in re.findall(r"\w+", text.lower()):
+        vector[zlib.crc32(word.encode()) % size] += 1.0
+    return vector
+
+
 def _word_count(text: str | None) -> int:
     return len(text.split()) if text else 0
 
@@ -278,6 +290,8 @@ class FakeServer:
         ``record=False`` keeps no ``requests`` (for long benchmark runs).
         """
         self.reply: ReplyFn = default_reply
+        self.embed: Callable[[str], list[float] | Status] = bag_of_words
+        self.embedding_count = 0  # embedding requests received
         self.latency: float = latency
         self.record = record
         self._port = port
@@ -348,8 +362,10 @@ class FakeServer:
             self._script.clear()
             self._requests.clear()
             self._count = 0
+            self.embedding_count = 0
         self.latency = 0.0
         self.reply = default_reply
+        self.embed = bag_of_words
 
     def start(self) -> Self:
         """Bind and serve in a daemon thread; return self once it accepts connections."""
@@ -535,6 +551,8 @@ class FakeServer:
                 err["error"]["message"] = "We could not parse the JSON body of your request."
                 return await self._send_json(writer, 400, err, keep_alive)
             return await self._perform(self._next_behaviour(payload), payload, serial, writer, keep_alive)
+        if path == "/v1/embeddings" and method == "POST":
+            return await self._send_embeddings(payload, writer, keep_alive)
         if path == "/v1/models" and method == "GET":
             data = [{"id": m, "object": "model", "created": 0, "owned_by": "prompttest"} for m in MODELS]
             return await self._send_json(writer, 200, {"object": "list", "data": data}, keep_alive)
@@ -560,6 +578,30 @@ class FakeServer:
         err = _error_body(404, {})
         err["error"].update(message=f"Unknown request URL: {method} {path}", code="unknown_url")
         return await self._send_json(writer, 404, err, keep_alive)
+
+    async def _send_embeddings(self, payload: Any, writer: asyncio.StreamWriter, keep_alive: bool) -> bool:
+        """`POST /v1/embeddings`: one vector per input text, from ``embed``."""
+        texts = payload.get("input") if isinstance(payload, dict) else None
+        if isinstance(texts, str):
+            texts = [texts]
+        if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+            return await self._send_json(writer, 400, _error_body(400, {}), keep_alive)
+        with self._lock:
+            self.embedding_count += 1
+        answers = [self.embed(text) for text in texts]
+        failure = next((a for a in answers if isinstance(a, Status)), None)
+        if failure is not None:
+            body = failure.body if isinstance(failure.body, dict) else _error_body(failure.code, payload)
+            return await self._send_json(writer, failure.code, body, keep_alive)
+        data = [{"object": "embedding", "index": i, "embedding": v} for i, v in enumerate(answers)]
+        tokens = sum(_word_count(t) for t in texts)
+        body = {
+            "object": "list",
+            "data": data,
+            "model": payload.get("model", "fake"),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+        return await self._send_json(writer, 200, body, keep_alive)
 
     def _next_behaviour(self, payload: dict[str, Any]) -> Behaviour:
         """The scripted item if any, else ``reply``; resolved to a behaviour."""

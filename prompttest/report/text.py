@@ -128,10 +128,23 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
     line = f"{', '.join(parts) or 'nothing to run'} ({stats})"
     if snapshots_written:
         line += f"; {snapshots_written} snapshot file(s) written"
-    warning = too_few_samples(record)
-    if warning:
-        line += f"\n{warning}"
+    for warning in (too_few_samples(record), stale_judges(record)):
+        if warning:
+            line += f"\n{warning}"
     return f"{line}\n{_next_step(record, counts, exit_code)}"
+
+
+def stale_judges(record: RunRecord) -> str:
+    """A note when judged checks were graded by another judge than their snapshots: their
+    flips are not counted until the new judge's results are accepted."""
+    stale = [r.key for r in record.results if "stale" in r.flags]
+    if not stale:
+        return ""
+    return (
+        f"note: {len(stale)} key(s) have judged checks whose judge (model, params or rubric) changed "
+        "since the snapshot: their flips count neither as regressions nor as improvements until you "
+        "accept this run (`prompttest review` or `prompttest accept`)"
+    )
 
 
 def too_few_samples(record: RunRecord) -> str:

@@ -1,0 +1,102 @@
+"""Custom checks: `python: package.module:function`, trusted code from the project.
+
+The function gets the output and a `CheckContext` (vars, case, target, metrics, prompt)
+and returns a bool, a `(bool, reason)` pair or a `CheckResult`. Its module is imported
+from the project root before any provider call, so a typo stops the run before it costs
+anything; an exception inside it is the key's `error`, with the exception and where it
+was raised. `--safe` refuses these checks (they run code from the suite's repository).
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import sys
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from prompttest.checks import Defaults, register
+from prompttest.errors import SuiteError
+from prompttest.model import CheckContext, CheckError, CheckResult
+
+REFERENCE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
+CustomFn = Callable[[str, CheckContext], Any]
+
+_loaded: dict[str, CustomFn] = {}
+
+
+def _prepare(value: Any) -> str | None:
+    if not isinstance(value, str) or not REFERENCE.match(value):
+        return f"expected 'package.module:function', got {value!r}"
+    return None
+
+
+def _resolve(value: str, defaults: Defaults) -> str:
+    """Import the function now: a missing module or function is a suite error, before any call."""
+    load_function(value, root=defaults.root)
+    return value
+
+
+def load_function(reference: str, *, root: str | None = None) -> CustomFn:
+    """The function `package.module:function` names, imported with `root` on sys.path."""
+    if reference in _loaded:
+        return _loaded[reference]
+    if root and root not in sys.path:
+        sys.path.insert(0, root)  # the suite's repository: where its checks live
+    module_name, function_name = reference.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as exc:  # noqa: BLE001  (any import-time failure is the suite's problem)
+        raise SuiteError(
+            f"custom check {reference!r}: cannot import {module_name}: {type(exc).__name__}: {exc}",
+            hint=f"the module must be importable from the project root ({Path(root or '.').name or '.'})",
+        ) from None
+    function = getattr(module, function_name, None)
+    if not callable(function):
+        raise SuiteError(
+            f"custom check {reference!r}: {module_name} has no function {function_name!r}",
+            hint="define it as def name(output, context): return True, 'why'",
+        )
+    _loaded[reference] = function
+    return function
+
+
+@register("python", prepare=_prepare, resolve=_resolve)
+def python(output: str, value: str, ctx: CheckContext) -> tuple[bool, str]:
+    function = load_function(value)
+    try:
+        answer = function(output, ctx)
+    except Exception as exc:  # noqa: BLE001  (the check's bug: an error result, not a crash)
+        raise CheckError(f"{value} raised {type(exc).__name__}: {exc}{_where(exc)}") from None
+    return _read_answer(answer, value)
+
+
+def _read_answer(answer: Any, reference: str) -> tuple[bool, str]:
+    if isinstance(answer, bool):
+        return answer, f"{reference} returned {answer}"
+    if isinstance(answer, CheckResult):
+        if answer.error:
+            raise CheckError(f"{reference}: {answer.error}")
+        return answer.passed, answer.reason or f"{reference} returned {answer.passed}"
+    if isinstance(answer, tuple) and len(answer) == 2 and isinstance(answer[0], bool):
+        return answer[0], str(answer[1]) or f"{reference} returned {answer[0]}"
+    raise CheckError(
+        f"{reference} returned {type(answer).__name__} {answer!r:.60}; "
+        "expected True/False, (bool, reason) or a CheckResult"
+    )
+
+
+def _where(exc: BaseException) -> str:
+    """` (at checks/tone.py:12)`: the innermost frame, so the author finds the line."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    last = frames[-1]
+    path = Path(last.filename)
+    try:
+        shown = path.relative_to(Path.cwd())
+    except ValueError:
+        shown = Path(path.name)
+    return f" (at {shown}:{last.lineno})"
