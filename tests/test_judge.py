@@ -66,13 +66,17 @@ SUITE = """\
     target: {id: fake, model: openai/fake, api_base: "{api_base}"}
     prompt: "Capital of {{ country }}?"
     expect:
-      - llm_judge: {rubric: "RUBRIC-POLITE: the answer is polite.", model: openai/judge, api_base: "{api_base}"}
+      - llm_judge: {rubric: "RUBRIC-POLITE: the answer is polite.", model: openai/judge,
+                    api_base: "{api_base}"}
     cases:
       - id: france
         vars: {country: France}
       - id: peru
         vars: {country: Peru}
 """
+
+
+OWN_JUDGE = ', model: openai/judge,\n                    api_base: "{api_base}"'
 
 
 def is_judge_call(request: dict[str, Any]) -> bool:
@@ -203,7 +207,7 @@ def test_the_default_judge_comes_from_pyproject(project: Project, capsys: Any) -
     (project.root / "pyproject.toml").write_text(
         f'[tool.prompttest]\njudge = "openai/house-judge"\njudge_api_base = "{project.server.url}"\n'
     )
-    project.suite("geo", SUITE.replace(', model: openai/judge, api_base: "{api_base}"', ""))
+    project.suite("geo", SUITE.replace(OWN_JUDGE, ""))
     project.server.reply = grading(TARGETS, judge={"Paris": PASS, "Lima": PASS})
     assert project.run("run", capsys=capsys).code == 0
     assert {r["model"] for r in judge_requests(project)} == {"house-judge"}
@@ -211,7 +215,7 @@ def test_the_default_judge_comes_from_pyproject(project: Project, capsys: Any) -
 
 
 def test_no_judge_anywhere_stops_before_any_call(project: Project, capsys: Any) -> None:
-    path = project.suite("geo", SUITE.replace(', model: openai/judge, api_base: "{api_base}"', ""))
+    path = project.suite("geo", SUITE.replace(OWN_JUDGE, ""))
     outcome = project.run("run", capsys=capsys)
     assert outcome.code == 2 and project.server.count == 0
     assert f"{path.relative_to(project.root)}:4:" in outcome.err or "geo.yaml:4:" in outcome.err

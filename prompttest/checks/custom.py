@@ -24,7 +24,8 @@ from prompttest.model import CheckContext, CheckError, CheckResult
 REFERENCE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 CustomFn = Callable[[str, CheckContext], Any]
 
-_loaded: dict[str, CustomFn] = {}
+_loaded: dict[tuple[str | None, str], CustomFn] = {}
+_roots: set[str] = set()  # project roots custom checks were imported from, in this process
 
 
 def _prepare(value: Any) -> str | None:
@@ -33,19 +34,26 @@ def _prepare(value: Any) -> str | None:
     return None
 
 
-def _resolve(value: str, defaults: Defaults) -> str:
+def _label(value: Any, nth: int) -> str:
+    return f"python: {value}"  # stays the same once the value carries its project root
+
+
+def _resolve(value: str, defaults: Defaults) -> dict[str, Any]:
     """Import the function now: a missing module or function is a suite error, before any call."""
     load_function(value, root=defaults.root)
-    return value
+    return {"reference": value, "root": defaults.root}
 
 
 def load_function(reference: str, *, root: str | None = None) -> CustomFn:
     """The function `package.module:function` names, imported with `root` on sys.path."""
-    if reference in _loaded:
-        return _loaded[reference]
-    if root and root not in sys.path:
-        sys.path.insert(0, root)  # the suite's repository: where its checks live
+    if (root, reference) in _loaded:
+        return _loaded[(root, reference)]
     module_name, function_name = reference.split(":")
+    if root:
+        _forget_other_projects(module_name, root)
+        if root not in sys.path:
+            sys.path.insert(0, root)  # the suite's repository: where its checks live
+        _roots.add(root)
     try:
         module = importlib.import_module(module_name)
     except Exception as exc:  # noqa: BLE001  (any import-time failure is the suite's problem)
@@ -59,18 +67,37 @@ def load_function(reference: str, *, root: str | None = None) -> CustomFn:
             f"custom check {reference!r}: {module_name} has no function {function_name!r}",
             hint="define it as def name(output, context): return True, 'why'",
         )
-    _loaded[reference] = function
+    _loaded[(root, reference)] = function
     return function
 
 
-@register("python", prepare=_prepare, resolve=_resolve)
-def python(output: str, value: str, ctx: CheckContext) -> tuple[bool, str]:
-    function = load_function(value)
+def _forget_other_projects(module_name: str, root: str) -> None:
+    """A process that runs several projects (the Python API, the pytest plugin) must import
+    each project's `checks.tone` from that project, not reuse the first one's."""
+    parts = module_name.split(".")
+    for depth in range(len(parts), 0, -1):
+        name = ".".join(parts[:depth])
+        module = sys.modules.get(name)
+        where = getattr(module, "__file__", None)
+        if where is None:
+            continue
+        home = next((r for r in _roots if Path(where).resolve().is_relative_to(Path(r).resolve())), None)
+        if home is not None and home != root:
+            del sys.modules[name]
+    for other in _roots - {root}:
+        while other in sys.path:
+            sys.path.remove(other)
+
+
+@register("python", prepare=_prepare, label=_label, resolve=_resolve)
+def python(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str]:
+    reference, root = (value, None) if isinstance(value, str) else (value["reference"], value["root"])
+    function = load_function(reference, root=root)
     try:
         answer = function(output, ctx)
     except Exception as exc:  # noqa: BLE001  (the check's bug: an error result, not a crash)
-        raise CheckError(f"{value} raised {type(exc).__name__}: {exc}{_where(exc)}") from None
-    return _read_answer(answer, value)
+        raise CheckError(f"{reference} raised {type(exc).__name__}: {exc}{_where(exc, root)}") from None
+    return _read_answer(answer, reference)
 
 
 def _read_answer(answer: Any, reference: str) -> tuple[bool, str]:
@@ -88,15 +115,13 @@ def _read_answer(answer: Any, reference: str) -> tuple[bool, str]:
     )
 
 
-def _where(exc: BaseException) -> str:
+def _where(exc: BaseException, root: str | None) -> str:
     """` (at checks/tone.py:12)`: the innermost frame, so the author finds the line."""
     frames = traceback.extract_tb(exc.__traceback__)
     if not frames:
         return ""
     last = frames[-1]
-    path = Path(last.filename)
-    try:
-        shown = path.relative_to(Path.cwd())
-    except ValueError:
-        shown = Path(path.name)
+    path = Path(last.filename).resolve()
+    base = Path(root or Path.cwd()).resolve()
+    shown = path.relative_to(base).as_posix() if path.is_relative_to(base) else path.name
     return f" (at {shown}:{last.lineno})"
