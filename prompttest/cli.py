@@ -22,6 +22,7 @@ from .config import Project, load_project
 if TYPE_CHECKING:
     from .runs import RunRecord
     from .session import RunOptions
+    from .shards import Shard
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,6 +48,31 @@ _safe_option = click.option(
 def _filter_option(help: str) -> Callable[[F], F]:
     """`-k/--filter PATTERN`, repeatable: result keys by glob (see `model.key_matches`)."""
     return click.option("-k", "--filter", "filters", multiple=True, metavar="PATTERN", help=help)
+
+
+class _ShardType(click.ParamType):
+    """`I/N` with 1 <= I <= N, as a Shard; anything else is a usage error (exit 2)."""
+
+    name = "I/N"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        from .shards import Shard, parse_shard
+
+        if isinstance(value, Shard):
+            return value
+        try:
+            return parse_shard(str(value))
+        except ValueError as error:
+            self.fail(str(error), param, ctx)
+
+
+_shard_option = click.option(
+    "--shard",
+    type=_ShardType(),
+    metavar="I/N",
+    help="Only slice I of N of the result keys (split by a hash of each key, stable as cases "
+    "come and go), for N parallel CI jobs; combine their runs with `prompttest merge`.",
+)
 
 
 def _report_option(flag: str, help: str) -> Callable[[F], F]:
@@ -127,6 +153,7 @@ def cli() -> None:
     help="Budget: no new call once the spend reaches it; the rest are errors (exit 3).",
 )
 @_safe_option
+@_shard_option
 @click.option(
     "--dry-run",
     is_flag=True,
@@ -153,6 +180,7 @@ def run(
     alpha: float,
     max_cost: float | None,
     safe: bool,
+    shard: Shard | None,
     dry_run: bool,
     json_path: str | None,
     junit_path: str | None,
@@ -188,6 +216,7 @@ def run(
         alpha=alpha,
         max_cost=max_cost,
         safe=safe,
+        shard=shard,
     )
     if dry_run:
         return _show_dry_run(options)
@@ -208,6 +237,8 @@ def run(
         if block:
             click.echo(block)
             click.echo()
+    for note in outcome.notes:
+        click.echo(f"note: {note}", err=True)
     click.echo(render_summary(record, exit_code=code, snapshots_written=len(outcome.snapshots_written)))
     return code
 
@@ -233,11 +264,15 @@ def validate(paths: tuple[str, ...], safe: bool) -> int:
 @click.argument("paths", nargs=-1, type=click.Path())
 @click.option("-m", "--model", "models", multiple=True, metavar="MODEL", help="As in `run`.")
 @_filter_option("As in `run`.")
-def list_keys(paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[str, ...]) -> int:
+@_shard_option
+def list_keys(
+    paths: tuple[str, ...], models: tuple[str, ...], filters: tuple[str, ...], shard: Shard | None
+) -> int:
     """List the result keys (suite/case@target) a run would make, with their models."""
     from .session import RunOptions, plan
 
-    the_plan = plan(_project(), RunOptions(paths=paths, models=models, filters=filters), resolve=False)
+    options = RunOptions(paths=paths, models=models, filters=filters, shard=shard)
+    the_plan = plan(_project(), options, resolve=False)
     for job in the_plan.jobs:
         click.echo(f"{job.key}\t{job.call.model}")
     return EXIT_OK
@@ -369,6 +404,52 @@ def _decide_all(what: str, filters: tuple[str, ...]) -> int:
     files = ", ".join(str(p.relative_to(project.root)) for p in done.files)
     click.echo(f"{len(changes)} change(s) {what}ed" + (f"; wrote {files}" if files else ""))
     return EXIT_OK
+
+
+@cli.command()
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...")
+@click.option(
+    "--allow-partial",
+    is_flag=True,
+    help="Merge even if some shards' runs are missing (a warning; obsolete entries are not looked for).",
+)
+@_report_option("--json", "Write the JSON report of the merged run here.")
+@_report_option("--junit", "Write a JUnit XML report here.")
+@_report_option("--markdown", "Write a Markdown summary here.")
+@_report_option("--html", "Write a self-contained HTML report here.")
+def merge(
+    runs: tuple[str, ...],
+    allow_partial: bool,
+    json_path: str | None,
+    junit_path: str | None,
+    markdown_path: str | None,
+    html_path: str | None,
+) -> int:
+    """Combine the runs of `run --shard 1/N` .. `N/N` (paths or run ids) into one run.
+
+    The merged run becomes the last run (for diff, review, accept and reject), is judged
+    for obsolete snapshot entries when every shard is there, writes the reports, and
+    exits as the whole run would have. Overlapping or mismatched runs exit 2.
+    """
+    from .merge import merge_runs
+    from .report.text import render_errors, render_summary, render_table
+    from .session import exit_code
+
+    merged = merge_runs(_project(), runs, allow_partial=allow_partial)
+    record = merged.record
+    code = exit_code(record, strict=bool(record.options.get("strict")))
+    _write_reports(
+        record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
+    )
+    for block in (render_table(record), render_errors(record)):
+        if block:
+            click.echo(block)
+            click.echo()
+    for warning in merged.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    click.echo(f"merged {len(runs)} shard run(s) into run {record.id}")
+    click.echo(render_summary(record, exit_code=code))
+    return code
 
 
 @cli.command()

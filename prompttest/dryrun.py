@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .cache import ResponseCache
-from .config import Project
 from .checks import calls_for
+from .config import Project
 from .model import Call, CheckContext
 from .session import RunOptions, plan
 

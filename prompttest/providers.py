@@ -15,11 +15,12 @@ from typing import Any
 
 from . import embeddings_local, local_model
 from .model import Call, Output
+from .throttle import AdaptiveLimit
 
 # HTTP statuses that say "try again later"; everything else with a status is final.
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
 # Statuses that say "every call to this model will fail the same way": stop calling it.
-FATAL_FOR_TARGET = frozenset({401, 403, 404})
+FATAL_FOR_TARGET = frozenset({401, 402, 403, 404})
 MAX_RETRY_AFTER_S = 60.0
 
 
@@ -62,7 +63,14 @@ class ProviderError(Exception):
     @property
     def fatal_for_target(self) -> bool:
         """True when further calls to the same model would fail the same way."""
-        return self.status_code in FATAL_FOR_TARGET
+        return self.status_code in FATAL_FOR_TARGET or self.quota_exhausted
+
+    @property
+    def quota_exhausted(self) -> bool:
+        """A 429 that no wait will fix: the account is out of credit (OpenAI's insufficient_quota)."""
+        return self.status_code == 429 and any(
+            word in self.message.lower() for word in ("insufficient_quota", "exceeded your current quota")
+        )
 
 
 _litellm: Any = None
@@ -90,16 +98,27 @@ async def close_clients() -> None:
         await _litellm.close_litellm_async_clients()
 
 
-async def complete(call: Call, policy: RetryPolicy) -> tuple[Output, int]:
+async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None = None) -> tuple[Output, int]:
     """Answer one call; returns the output and the number of attempts it took.
 
-    Raises ProviderError when the call failed for good.
+    Each attempt holds a slot of `limit` (the target's adaptive concurrency), which a 429
+    shrinks; waiting between attempts holds none. Raises ProviderError when the call
+    failed for good.
     """
+    limit = limit or AdaptiveLimit(ceiling=1)
     attempt = 0
     while True:
         attempt += 1
         try:
-            return await _attempt(call, policy), attempt
+            async with limit.attempt() as started:
+                try:
+                    output = await _attempt(call, policy)
+                except ProviderError as error:
+                    if error.status_code == 429:
+                        limit.rate_limited(started)
+                    raise
+            limit.succeeded()
+            return output, attempt
         except ProviderError as error:
             error.attempts = attempt
             if not error.retryable or attempt >= policy.max_attempts:
@@ -225,12 +244,15 @@ def classify(exc: BaseException) -> ProviderError:
         # Dropped connections, unparseable bodies: transient until proven otherwise.
         return ProviderError(f"{name}: {message}", retryable=True)
     retry_after = _retry_after(exc) if status == 429 else None
-    return ProviderError(
+    error = ProviderError(
         f"HTTP {status} ({name}): {message}",
         status_code=status,
         retryable=status in RETRYABLE_STATUS,
         retry_after=retry_after,
     )
+    if error.quota_exhausted:
+        error.retryable = False  # waiting does not buy credit
+    return error
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from . import embeddings_local
 from .cache import ResponseCache
 from .local_model import check_available, is_local
 from .model import Call, Output
 from .providers import ProviderError, RetryPolicy, close_clients, complete
+from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
 
@@ -37,6 +38,7 @@ class Tally:
     cache_hits: int = 0
     spent_usd: float = 0.0
     unpriced: str | None = None  # a model whose cost is unknown: the budget cannot be kept
+    throttled: dict[str, int] = field(default_factory=dict)  # model -> fewest calls in flight after 429s
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,32 @@ def _offline_miss(call: Call) -> str:
     )
 
 
+# After this many calls in a row to one target fail for good (each after its retries), the
+# target is taken as down: the rest of its calls are not sent (the breaker opens).
+BREAKER_AFTER = 5
+
+
+@dataclass
+class _Target:
+    """What the run learned about one model at one endpoint while calling it."""
+
+    limit: AdaptiveLimit
+    failures_in_a_row: int = 0
+    refused: str | None = None  # why its remaining calls are not sent
+
+
+class _Targets:
+    def __init__(self, concurrency: int) -> None:
+        self.concurrency = concurrency
+        self.by_key: dict[tuple[str, str | None], _Target] = {}
+
+    def of(self, call: Call) -> _Target:
+        key = (call.model, call.api_base)
+        if key not in self.by_key:
+            self.by_key[key] = _Target(limit=AdaptiveLimit(ceiling=self.concurrency))
+        return self.by_key[key]
+
+
 async def _call_all(
     misses: dict[str, Call],
     *,
@@ -132,19 +160,18 @@ async def _call_all(
         for model in {c.model for c in misses.values()}
         if is_local(model) or embeddings_local.is_local_embedding(model)
     }
-    # A model that answered 401/403/404 will answer every call the same: stop calling it.
-    refused: dict[tuple[str, str | None], str] = {}
+    targets = _Targets(options.concurrency)
 
     async def one(key: str, call: Call) -> None:
         async with local_slots.get(call.model) or contextlib.nullcontext(), slots:
-            target = (call.model, call.api_base)
+            target = targets.of(call)
             over_budget = _over_budget(tally, max_cost)
-            if target in refused:
-                answers[key] = Answer(None, error=f"not called: {refused[target]}")
+            if target.refused:
+                answers[key] = Answer(None, error=f"not called: {target.refused}")
             elif over_budget:
                 answers[key] = Answer(None, error=over_budget)
             else:
-                answers[key] = await _call_one(call, policy, cache, tally, redact, refused)
+                answers[key] = await _call_one(call, policy, cache, tally, redact, target)
                 if max_cost is not None and answers[key].output is not None:
                     _spend(tally, call, answers[key])
         progress.tick()
@@ -153,6 +180,9 @@ async def _call_all(
         await asyncio.gather(*(one(key, call) for key, call in misses.items()))
     finally:
         await close_clients()  # litellm keeps an HTTP session per event loop: each run has its own
+        tally.throttled |= {
+            model: target.limit.lowest for (model, _), target in targets.by_key.items() if target.limit.cuts
+        }
 
 
 def _over_budget(tally: Tally, max_cost: float | None) -> str | None:
@@ -179,16 +209,23 @@ async def _call_one(
     cache: ResponseCache,
     tally: Tally,
     redact: Callable[[str], str],
-    refused: dict[tuple[str, str | None], str],
+    target: _Target,
 ) -> Answer:
     try:
-        output, attempts = await complete(call, policy)
+        output, attempts = await complete(call, policy, target.limit)
     except ProviderError as error:
         tally.calls += error.attempts
         message = redact(f"{call.model}: {error.message} (after {error.attempts} attempt(s))")
+        target.failures_in_a_row += 1
         if error.fatal_for_target:
-            refused[(call.model, call.api_base)] = message
+            # A wrong key, a missing model, an empty account: every call would fail the same.
+            target.refused = target.refused or message
+        elif target.failures_in_a_row >= BREAKER_AFTER and not target.refused:
+            target.refused = (
+                f"{call.model} failed {BREAKER_AFTER} calls in a row, each after its retries; last: {message}"
+            )
         return Answer(None, error=message, attempts=error.attempts)
+    target.failures_in_a_row = 0
     tally.calls += attempts
     output = replace(output, text=redact(output.text))
     cache.put(call, output)

@@ -6,6 +6,7 @@ suite files -> jobs -> answers (cache | provider) -> judged checks' calls (same 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from .cache import ResponseCache
 from .checks import Defaults, calls_for, resolve_check, run_check
 from .config import Project
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
+from .locking import snapshot_lock
 from .model import (
     Call,
     CheckContext,
@@ -35,8 +37,9 @@ from .runs import RunRecord, write_run
 from .safety import check_settings, check_suites
 from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sampled
 from .secrets import Redactor
+from .shards import Shard
 from .similarity import classify_change
-from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
+from .snapshots import Entry, entry_from, read_snapshot, rebase, snapshot_path, write_snapshot
 from .stats import DEFAULT_ALPHA
 from .suite import expand, load_suites
 from .verdicts import Baseline, Outcome, decide, flags, is_failure
@@ -62,6 +65,9 @@ class RunOptions:
     alpha: float = DEFAULT_ALPHA  # significance level of the statistical verdicts
     max_cost: float | None = None  # USD: no new call once the spend reaches it
     safe: bool = False  # suites from untrusted PRs: refuse code, outside files, suite endpoints
+    shard: Shard | None = None  # --shard I/N: only the keys of that slice
+    # Exactly these result keys (callers that select keys themselves, such as the pytest plugin).
+    keys: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -70,7 +76,7 @@ class Plan:
 
     suites: tuple[Suite, ...]
     jobs: tuple[Job, ...]
-    complete: bool  # no filter, no model override: obsolete entries can be told
+    complete: bool  # no filter, shard or model override: obsolete entries can be told
 
 
 @dataclass
@@ -80,6 +86,7 @@ class RunOutcome:
     record: RunRecord
     record_path: Path | None
     snapshots_written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the run went, for the terminal
 
 
 def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan:
@@ -108,9 +115,10 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
         _resolve_checks(job, defaults) if defaults else job
         for suite in suites
         for job in expand(suite, targets_override=override, default_target=default, repeat=options.repeat)
-        if key_matches(job.key, options.filters)
+        if key_matches(job.key, options.filters) and _selected(job.key, options)
     ]
-    complete = not options.filters and override is None
+    # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
+    complete = not options.filters and override is None and options.shard is None and options.keys is None
     return Plan(suites=tuple(suites), jobs=tuple(jobs), complete=complete)
 
 
@@ -161,7 +169,7 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         )
     results = [_describe_change(result) for result in results]
     if the_plan.complete:
-        results += _obsolete(the_plan, baselines)
+        results += obsolete_entries(the_plan, baselines)
     record = RunRecord(
         id=_run_id(started),
         started_at=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
@@ -175,9 +183,22 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     )
     written: list[Path] = []
     if not options.ci:
-        written = _write_snapshots(project, the_plan, record, baselines, update=options.update)
+        with snapshot_lock(project.root / settings.state):  # one writer of snapshots at a time
+            written = _write_snapshots(project, the_plan, record, baselines, update=options.update)
     record_path = write_run(project.runs_dir, record)
-    return RunOutcome(record=record, record_path=record_path, snapshots_written=written)
+    notes = [
+        f"{model} answered 429 (rate limited): calls in flight went down to {lowest} "
+        f"(of {call_options.concurrency}) and back up as answers came"
+        for model, lowest in sorted(tally.throttled.items())
+    ]
+    return RunOutcome(record=record, record_path=record_path, snapshots_written=written, notes=notes)
+
+
+def _selected(key: str, options: RunOptions) -> bool:
+    """Is the key in the run's shard and among its chosen keys (when either is set)?"""
+    if options.keys is not None and key not in options.keys:
+        return False
+    return options.shard is None or options.shard.holds(key)
 
 
 def _entry_name(job: Job) -> str:
@@ -337,8 +358,8 @@ def _outcomes(checks: Sequence[CheckResult]) -> dict[str, bool]:
     return {check.label: check.passed for check in checks}
 
 
-def _obsolete(the_plan: Plan, baselines: dict[str, dict[str, Entry]]) -> list[Result]:
-    """Snapshot entries that no key of this run produces any more."""
+def obsolete_entries(the_plan: Plan, baselines: Mapping[str, Mapping[str, Entry]]) -> list[Result]:
+    """Snapshot entries that no key of the plan produces any more (a complete plan only)."""
     live = {(job.suite, _entry_name(job)) for job in the_plan.jobs}
     found = []
     for suite in the_plan.suites:
@@ -384,6 +405,8 @@ def _write_snapshots(
         if entries == baselines[suite.name]:
             continue  # nothing accepted: re-rendering thousands of entries to compare bytes costs seconds
         path = snapshot_path(project.snapshots_dir, suite.name)
+        # Another run may have written the file since this one read it: keep its entries.
+        entries = rebase(read_snapshot(path), before=baselines[suite.name], after=entries)
         if write_snapshot(path, suite.name, entries):
             written.append(path)
     return written
@@ -391,22 +414,26 @@ def _write_snapshots(
 
 def exit_code(record: RunRecord, *, strict: bool = False) -> int:
     """0 all good, 1 regressions or failing checks, 3 provider errors."""
-    if any(r.verdict is Verdict.ERROR for r in record.results):
+    codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in record.results}
+    return max(codes, default=EXIT_OK)  # EXIT_PROVIDER (3) > EXIT_FAILED (1) > EXIT_OK (0)
+
+
+def key_exit_code(result: Result, *, ci: bool, update: bool = False, strict: bool = False) -> int:
+    """What one key makes of the run: 0 fine, 1 it fails the run, 3 it is an error."""
+    if result.verdict is Verdict.ERROR:
         return EXIT_PROVIDER
-    for result in record.results:
-        if not result.passed and not result.known_failing:
-            return EXIT_FAILED  # a failing check fails the run, whatever its verdict
-        # With --update every verdict was accepted into the snapshots.
-        if not record.update and is_failure(
-            result.verdict, ci=record.ci, strict=strict, known_failing=result.known_failing
-        ):
-            return EXIT_FAILED
+    if not result.passed and not result.known_failing:
+        return EXIT_FAILED  # a failing check fails the run, whatever its verdict
+    # With --update every verdict was accepted into the snapshots.
+    if not update and is_failure(result.verdict, ci=ci, strict=strict, known_failing=result.known_failing):
+        return EXIT_FAILED
     return EXIT_OK
 
 
 def _run_id(started: float) -> str:
+    """Sorts by start time; the pid keeps two runs started in the same microsecond apart."""
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S")
-    return f"{stamp}-{int(started * 1e6) % 1_000_000:06d}"
+    return f"{stamp}-{int(started * 1e6) % 1_000_000:06d}-{os.getpid()}"
 
 
 def _recorded_options(options: RunOptions) -> dict[str, object]:
@@ -422,4 +449,5 @@ def _recorded_options(options: RunOptions) -> dict[str, object]:
         "alpha": options.alpha,
         "max_cost": options.max_cost,
         "safe": options.safe,
+        "shard": options.shard.to_list() if options.shard else None,
     }

@@ -166,6 +166,8 @@ class RecordedRequest:
     headers: dict[str, str] = field(repr=False)
     body: bytes = field(repr=False)
     json: Any
+    at: float = 0.0  # time.monotonic() at arrival
+    in_flight: int = 0  # chat requests being answered at arrival, this one included
 
 
 # --------------------------------------------------------------------------- helpers
@@ -299,6 +301,7 @@ class FakeServer:
         self._script: collections.deque[ScriptItem] = collections.deque()
         self._requests: list[RecordedRequest] = []
         self._count = 0
+        self._in_flight = 0
         self._serial = 0
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -337,6 +340,12 @@ class FakeServer:
         """How many chat-completion requests arrived since the last reset."""
         with self._lock:
             return self._count
+
+    @property
+    def in_flight(self) -> int:
+        """Chat requests being answered now (hung ones from earlier tests included)."""
+        with self._lock:
+            return self._in_flight
 
     @property
     def pending(self) -> int:
@@ -537,10 +546,30 @@ class FakeServer:
         with self._lock:
             self._serial += 1
             serial = self._serial
-            if self.record:
-                self._requests.append(RecordedRequest(method, path, headers, body, payload))
             if is_chat:
                 self._count += 1
+                self._in_flight += 1
+            if self.record:
+                self._requests.append(
+                    RecordedRequest(method, path, headers, body, payload, time.monotonic(), self._in_flight)
+                )
+        try:
+            return await self._respond(method, path, payload, serial, writer, keep_alive, is_chat)
+        finally:
+            if is_chat:
+                with self._lock:
+                    self._in_flight -= 1
+
+    async def _respond(
+        self,
+        method: str,
+        path: str,
+        payload: Any,
+        serial: int,
+        writer: asyncio.StreamWriter,
+        keep_alive: bool,
+        is_chat: bool,
+    ) -> bool:
         latency = self.latency
         if latency > 0:
             await asyncio.sleep(latency)

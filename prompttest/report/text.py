@@ -28,7 +28,8 @@ def render_errors(record: RunRecord) -> str:
     seen: dict[str, list[str]] = {}
     for result in record.results:
         if result.error:
-            seen.setdefault(result.error, []).append(result.key)
+            # Keys not called because their target refused an earlier call share its error.
+            seen.setdefault(result.error.removeprefix("not called: "), []).append(result.key)
     lines = []
     for message, keys in seen.items():
         more = f" (+{len(keys) - 1} more)" if len(keys) > 1 else ""
