@@ -259,3 +259,37 @@ def test_two_judges_in_a_case_need_their_own_names(project: Project, capsys: Any
     )
     outcome = project.run("validate", capsys=capsys)
     assert outcome.code == 2 and "'llm_judge: tone' twice" in outcome.err and "name:" in outcome.err
+
+
+def test_a_key_echoed_by_the_judge_reaches_no_file(
+    project: Project, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jsonschema
+
+    from prompttest.report.jsonreport import report_schema
+
+    secret = "sk-planted-judge-secret-0123456789"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    project.suite("geo", SUITE)
+
+    def reply(request: dict[str, Any]) -> str:
+        if not is_judge_call(request):
+            return grading(TARGETS)(request)
+        key = project.server.requests[-1].headers["authorization"]
+        if "Lima" in request["messages"][-1]["content"]:
+            return f"cannot grade, my key is {key}"  # unreadable: an error that quotes it
+        return json.dumps({"pass": True, "score": 1, "reason": f"polite; {key}"})
+
+    project.server.reply = reply
+    reports = ("--json", "r.json", "--html", "r.html", "--markdown", "r.md", "--junit", "r.xml")
+    outcome = project.run("run", *reports, capsys=capsys)
+    assert outcome.code == 3
+    assert (
+        judge_requests(project) and project.server.requests[-1].headers["authorization"] == f"Bearer {secret}"
+    )
+    report = json.loads(Path("r.json").read_text())
+    jsonschema.validate(report, report_schema())
+    assert "[REDACTED" in json.dumps(report)
+    for name, data in project.tree(include_state=True).items():
+        assert secret.encode() not in data, name
+    assert secret not in outcome.out + outcome.err
