@@ -52,6 +52,8 @@ def case_id_text(value: str | float, *, file: str, line: int | None) -> str:
 def read_case_file(path: Path, *, suite_file: str, line: int | None) -> tuple[Case, ...]:
     """Every case in a .csv or .jsonl file; `line` is where the suite names the file."""
     file = str(path)
+    if "\0" in file:  # open() would raise ValueError
+        raise SuiteError("the cases file name contains a NUL character", file=suite_file, line=line)
     if path.suffix.lower() not in CASE_FILE_SUFFIXES:
         raise SuiteError(
             f"cases file '{file}' must end in .csv or .jsonl",
@@ -179,6 +181,11 @@ def _jsonl_rows(stream: Any, file: str) -> Iterator[_Row]:
                 file=file,
                 line=line,
             ) from None
+        except (ValueError, RecursionError) as exc:  # a 4,300+ digit number; absurd nesting
+            reason = (
+                "nested too deeply" if isinstance(exc, RecursionError) else "a number has too many digits"
+            )
+            raise SuiteError(f"unreadable JSON on row {number}: {reason}", file=file, line=line) from None
         if not isinstance(record, dict):
             raise SuiteError(
                 f'row {number} must be a JSON object, like {{"id": "france", "country": "France"}}',

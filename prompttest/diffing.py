@@ -16,7 +16,7 @@ from typing import Any
 
 from .errors import PromptTestError
 from .model import CheckResult, Result, Verdict
-from .runs import RunRecord, latest_run, read_run
+from .runs import RunRecord, find_run, read_run
 from .snapshots import Entry, parse_snapshot, read_snapshot
 from .verdicts import Baseline, Outcome, decide, flags
 
@@ -50,15 +50,7 @@ class Comparison:
 
 def run_side(runs_dir: Path, ref: str) -> Side:
     """A run record: a path, a run id, or `last`."""
-    path = Path(ref)
-    if ref == "last":
-        found = latest_run(runs_dir)
-        if found is None:
-            raise PromptTestError("no run record yet", hint="run `prompttest run` first")
-        path = found
-    elif not path.suffix and (runs_dir / f"{ref}.json").exists():
-        path = runs_dir / f"{ref}.json"
-    record = read_run(path)
+    record = read_run(find_run(runs_dir, ref))
     results = {r.key: r for r in record.results if r.verdict is not Verdict.OBSOLETE}
     return Side(label=f"run {record.id}", results=results, has_metrics=True)
 
@@ -107,7 +99,9 @@ def _entries_side(label: str, suites: Mapping[str, Mapping[str, Entry]]) -> Side
 
 def _from_entry(suite: str, entry: Entry) -> Result:
     checks = tuple(
-        CheckResult(label=label, passed=ok, reason="", name=label.partition(":")[0])
+        CheckResult(
+            label=label, passed=ok, reason="", name=label.partition(":")[0], judge=entry.judges.get(label)
+        )
         for label, ok in entry.checks.items()
     )
     return Result(
@@ -166,12 +160,15 @@ def _judge(before: Result | None, after: Result) -> Result:
             model=before.model,
             request=before.request,
             known_failing=before.known_failing,
+            judges={c.label: c.judge for c in before.checks if c.judge is not None},
         )
-    outcome = Outcome(output=after.output, checks=_checks(after), error=after.error)
+    # A judged check graded by another judge on each side: its flip is not counted.
+    stale = frozenset(c.label for c in after.checks if baseline and baseline.is_stale(c.label, c.judge))
+    outcome = Outcome(output=after.output, checks=_checks(after), error=after.error, stale=stale)
     return replace(
         after,
         verdict=decide(baseline, outcome),
-        flags=flags(baseline, model=after.model, request=after.request),
+        flags=flags(baseline, model=after.model, request=after.request, stale=stale),
         snapshot_output=baseline.output if baseline else None,
         snapshot_checks=dict(baseline.checks) if baseline else None,
     )

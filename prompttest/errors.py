@@ -52,6 +52,13 @@ class SnapshotError(PromptTestError):
     """A snapshot file cannot be read (hand-edited, corrupt, merge markers)."""
 
 
+class LockTimeout(PromptTestError):
+    """Another prompttest process kept the snapshot files locked for longer than we waited.
+
+    Exit 2 like any usage error: nothing was written (the answers received are cached).
+    """
+
+
 class ProviderSetupError(PromptTestError):
     """A provider cannot be used at all (extra not installed, unknown provider)."""
 

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .locking import snapshot_lock
 from .model import Result, Verdict, key_matches
 from .runs import RunRecord
 from .snapshots import Entry, atomic_write, entry_from, read_snapshot, snapshot_path, write_snapshot
@@ -46,8 +47,9 @@ def rejected_keys(record_path: Path) -> set[str]:
     if not path.exists():
         return set()
     try:
-        return set(json.loads(path.read_text(encoding="utf-8")).get("rejected", []))
-    except (ValueError, AttributeError):
+        keys = json.loads(path.read_text(encoding="utf-8")).get("rejected", [])
+        return {key for key in keys if isinstance(key, str)}
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError):
         return set()  # a broken decisions file only means nothing was rejected
 
 
@@ -104,21 +106,23 @@ def apply(
         if decisions.get(change.key) is Decision.ACCEPT:
             by_suite.setdefault(change.result.suite, []).append(change)
     written = []
-    for suite, accepted in by_suite.items():
-        path = snapshot_path(snapshots_dir, suite)
-        entries = read_snapshot(path)  # re-read: apply to the file as it is now
-        for change in accepted:
-            name = f"{change.result.case}@{change.result.target}"
-            if change.result.verdict is Verdict.OBSOLETE:
-                entries.pop(name, None)
-            else:
-                known = entries[name].known_failing if name in entries else False
-                entries[name] = entry_from(change.result, known_failing=known)
-        if write_snapshot(path, suite, entries):
-            written.append(path)
     rejected = [key for key, decision in decisions.items() if decision is Decision.REJECT]
-    if rejected:
-        keep = rejected_keys(record_path) | set(rejected)
-        atomic_write(decisions_path(record_path), json.dumps({"rejected": sorted(keep)}, indent=1) + "\n")
+    with snapshot_lock(record_path.parent.parent):  # the state folder: one writer at a time
+        for suite, accepted in by_suite.items():
+            path = snapshot_path(snapshots_dir, suite)
+            entries = read_snapshot(path)  # re-read: apply to the file as it is now
+            for change in accepted:
+                name = f"{change.result.case}@{change.result.target}"
+                if change.result.verdict is Verdict.OBSOLETE:
+                    entries.pop(name, None)
+                else:
+                    known = entries[name].known_failing if name in entries else False
+                    entries[name] = entry_from(change.result, known_failing=known)
+            if write_snapshot(path, suite, entries):
+                written.append(path)
+        if rejected:
+            keep = rejected_keys(record_path) | set(rejected)
+            text = json.dumps({"rejected": sorted(keep)}, indent=1) + "\n"
+            atomic_write(decisions_path(record_path), text)
     accepted_count = sum(len(items) for items in by_suite.values())
     return Applied(accepted=accepted_count, rejected=len(rejected), files=tuple(written))

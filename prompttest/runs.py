@@ -96,15 +96,77 @@ def read_run(path: Path) -> RunRecord:
     """Load a run record; a broken one is a clear error, not a traceback."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return RunRecord.from_dict(data)
+        return _checked(RunRecord.from_dict(data))
     except FileNotFoundError:
         raise PromptTestError(f"no run record at {path}", hint="run `prompttest run` first") from None
-    except (ValueError, KeyError, TypeError) as exc:
+    except OSError as exc:
+        raise PromptTestError(f"cannot read run record: {exc.strerror or exc}", file=str(path)) from None
+    except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as exc:
+        # LookupError, AttributeError: a missing key or a value of the wrong JSON type;
+        # RecursionError: absurdly deep nesting. All of them mean a broken file, not a bug.
         raise PromptTestError(
             f"not a readable run record ({type(exc).__name__}: {exc})",
             file=str(path),
             hint="run records are written by `prompttest run`; delete this one",
         ) from None
+
+
+_NONE = type(None)
+_NUMBER = (int, float, _NONE)
+_RESULT_FIELDS: dict[str, tuple[type, ...]] = {
+    "suite": (str,),
+    "case": (str,),
+    "target": (str,),
+    "model": (str,),
+    "output": (str, _NONE),
+    "error": (str, _NONE),
+    "request": (str,),
+    "change": (str, _NONE),
+    "similarity": _NUMBER,
+    "latency_ms": _NUMBER,
+    "cost_usd": _NUMBER,
+    "prompt_tokens": (int, _NONE),
+    "completion_tokens": (int, _NONE),
+    "snapshot_output": (str, _NONE),
+    "snapshot_checks": (dict, _NONE),
+    "suite_path": (str,),
+    "case_file": (str,),
+    "case_line": (int, _NONE),
+}
+_CHECK_FIELDS: dict[str, tuple[type, ...]] = {
+    "label": (str,),
+    "passed": (bool,),
+    "reason": (str,),
+    "name": (str,),
+    "passed_count": (int, _NONE),
+    "samples": (int, _NONE),
+    "p_value": _NUMBER,
+}
+
+
+def _checked(record: RunRecord) -> RunRecord:
+    """The record, if every value has the type the reports rely on; else a TypeError."""
+    if not isinstance(record.id, str) or not isinstance(record.started_at, str):
+        raise TypeError("`id` and `started_at` must be strings")
+    for index, result in enumerate(record.results):
+        where = f"results[{index}]"
+        _check_fields(result, _RESULT_FIELDS, where)
+        if not all(isinstance(text, str) for text in (*result.outputs, *result.flags)):
+            raise TypeError(f"{where}: `output` and `flags` must hold strings")
+        for check in result.checks:
+            _check_fields(check, _CHECK_FIELDS, f"{where}.checks")
+            counts = [(check.passed_count or 0, check.samples or 0)] + (
+                [check.before] if check.before else []
+            )
+            if check.samples is not None and not all(0 <= k <= n for k, n in counts):
+                raise ValueError(f"{where}.checks: pass counts must be 0 <= passed <= samples")
+    return record
+
+
+def _check_fields(item: object, fields: dict[str, tuple[type, ...]], where: str) -> None:
+    for name, kinds in fields.items():
+        if not isinstance(getattr(item, name), kinds):
+            raise TypeError(f"{where}.{name} has the wrong type")
 
 
 def latest_run(runs_dir: Path) -> Path | None:
@@ -136,3 +198,16 @@ def last_run(runs_dir: Path) -> tuple[Path, RunRecord]:
     if path is None:
         raise PromptTestError("no run to review yet", hint="run `prompttest run` first")
     return path, read_run(path)
+
+
+def find_run(runs_dir: Path, ref: str) -> Path:
+    """Where a run record is: a path, a run id (a file in the runs folder), or `last`."""
+    if ref == "last":
+        found = latest_run(runs_dir)
+        if found is None:
+            raise PromptTestError("no run record yet", hint="run `prompttest run` first")
+        return found
+    path = Path(ref)
+    if not path.suffix and (runs_dir / f"{ref}.json").exists():
+        return runs_dir / f"{ref}.json"
+    return path

@@ -289,6 +289,26 @@ def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool
     return True
 
 
+def rebase(
+    current: Mapping[str, Entry], *, before: Mapping[str, Entry], after: Mapping[str, Entry]
+) -> dict[str, Entry]:
+    """`current` with the changes that turned `before` into `after` (added, replaced, removed).
+
+    A run reads a snapshot when it starts and writes it when it ends; another process may
+    have written the file in between. Replaying only this run's changes on the file as it
+    is now keeps the other process's entries.
+    """
+    merged = dict(current)
+    for name in before.keys() | after.keys():
+        if before.get(name) == after.get(name):
+            continue
+        if name in after:
+            merged[name] = after[name]
+        else:
+            merged.pop(name, None)
+    return merged
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write to a temporary file beside `path`, flush it to disk, then rename over it."""
     path.parent.mkdir(parents=True, exist_ok=True)

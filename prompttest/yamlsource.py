@@ -23,6 +23,9 @@ Lines = dict[YamlPath, int]
 
 MAX_ALIASES = 100
 MAX_DEPTH = 200
+# Python refuses to turn an int of more than 4,300 digits into text (errors would crash
+# printing it): refuse such numbers up front, whether written in decimal or hex.
+_MAX_INT_BITS = 14_000
 
 # The C composer is much faster; on a syntax error we re-parse with the pure-Python
 # one, whose messages name the offending character or alias.
@@ -50,6 +53,7 @@ def load_yaml(
     cell). An empty document gives `None`.
     """
     try:
+        _refuse_deep_nesting(text, file=file, error=error, first_line=first_line)
         root = yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
         raise _syntax_error(text, exc, file=file, error=error, first_line=first_line) from None
@@ -60,6 +64,25 @@ def load_yaml(
         return None, lines
     converter = _Converter(file=file, error=error, first_line=first_line, lines=lines)
     return converter.convert(root, (), (0, 0), 0), lines
+
+
+def _refuse_deep_nesting(text: str, *, file: str, error: type[PromptTestError], first_line: int) -> None:
+    """Count nesting in the parser's event stream before composing.
+
+    The C composer recurses on the C stack: tens of thousands of nested `[` (a 60 KB file)
+    crash the interpreter with a segmentation fault instead of raising RecursionError.
+    The parser itself keeps its own stack, and stopping at the first level too deep is
+    quick; this pass costs about a tenth of composing.
+    """
+    depth = 0
+    for event in yaml.parse(text, Loader=_FAST_LOADER):
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                line = int(event.start_mark.line) + first_line
+                raise error("the YAML document is nested too deeply", file=file, line=line)
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
 
 
 def load_yaml_file(path: str | Path, *, error: type[PromptTestError] = SuiteError) -> tuple[Any, Lines]:
@@ -119,6 +142,17 @@ def _syntax_error(
     problem = " ".join(str(problem).split())
     hint = next((h for key, h in _SYNTAX_HINTS.items() if key in problem), None)
     return error(f"invalid YAML: {problem}", file=file, line=line, hint=hint)
+
+
+_SCALARS = {
+    _T + "bool": _CONSTRUCTOR.construct_yaml_bool,
+    _T + "int": _CONSTRUCTOR.construct_yaml_int,
+    _T + "float": _CONSTRUCTOR.construct_yaml_float,
+}
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _short_tag(tag: str) -> str:
@@ -200,13 +234,26 @@ class _Converter:
             return node.value
         if tag == _T + "null":
             return None
-        if tag == _T + "bool":
-            return _CONSTRUCTOR.construct_yaml_bool(node)
-        if tag == _T + "int":
-            return _CONSTRUCTOR.construct_yaml_int(node)
-        if tag == _T + "float":
-            return _CONSTRUCTOR.construct_yaml_float(node)
-        raise self.fail(f"unsupported YAML tag '{_short_tag(tag)}'", node)
+        construct = _SCALARS.get(tag)
+        if construct is None:
+            raise self.fail(f"unsupported YAML tag '{_short_tag(tag)}'", node)
+        try:
+            value = construct(node)
+            if isinstance(value, int) and value.bit_length() > _MAX_INT_BITS:
+                raise ValueError("too many digits")
+            return value
+        except (ValueError, LookupError) as exc:
+            text = _clip(node.value)
+            if "digits" in str(exc):  # ours above, or Python's 4,300-digit limit
+                raise self.fail(
+                    f"the number '{text}' is too long", node, hint="quote it to make it text"
+                ) from None
+            # An explicit tag on the wrong text: `!!int abc`, `!!bool` with no value.
+            raise self.fail(
+                f"'{text}' is not a valid {_short_tag(tag)}",
+                node,
+                hint="quote the value to make it text, or remove the !! tag",
+            ) from None
 
     def key(self, node: yaml.Node) -> str:
         if isinstance(node, yaml.ScalarNode):

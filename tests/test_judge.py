@@ -293,3 +293,16 @@ def test_a_key_echoed_by_the_judge_reaches_no_file(
     for name, data in project.tree(include_state=True).items():
         assert secret.encode() not in data, name
     assert secret not in outcome.out + outcome.err
+
+
+def test_diff_flags_a_changed_judge_as_stale(project: Project, capsys: Any) -> None:
+    project.suite("geo", SUITE)
+    project.server.reply = grading(TARGETS, judge={"Paris": PASS, "Lima": PASS})
+    project.run("run", capsys=capsys)
+    project.suite("geo", SUITE.replace("the answer is polite.", "the answer is very polite."))
+    project.server.reply = grading(TARGETS, judge={"Paris": FAIL, "Lima": PASS})
+    project.run("run", "--ci", capsys=capsys)
+    outcome = project.run("diff", "--format", "json", "-o", "d.json", capsys=capsys)
+    assert outcome.code == 0
+    found = {r["case"]: r for r in json.loads(Path("d.json").read_text())["results"]}
+    assert found["france"]["verdict"] == "changed" and "stale" in found["france"]["flags"]

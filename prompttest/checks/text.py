@@ -44,6 +44,8 @@ def _regex_problem(value: Any) -> str | None:
         re.compile(value)
     except re.error as exc:
         return f"invalid regex {quote(value)}: {exc}"
+    except (OverflowError, RecursionError):  # `a{99999999999}`, thousands of nested groups
+        return f"regex {quote(value)} is too large or nested too deeply to compile"
     return None
 
 
