@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import textwrap
 from collections.abc import Callable, Iterator
@@ -121,3 +122,17 @@ GEO_SUITE = """\
 def replies(table: dict[str, str]) -> Callable[[dict[str, Any]], str]:
     """A fake-server reply: the value of the first key found in the last message."""
     return lambda request: next(v for k, v in table.items() if k in request["messages"][-1]["content"])
+
+
+# --------------------------------------------------------------------------- optional extras
+
+
+def require_installed(modules: tuple[str, ...], what: str, install: str) -> None:
+    """Skip the test when an extra's modules are missing, except under CI=true, where a
+    silent skip would hide a broken install: there it fails."""
+    if all(importlib.util.find_spec(name) is not None for name in modules):
+        return
+    message = f"{what} is not installed; install it with: {install}"
+    if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
+        pytest.fail(f"CI=true: {message}", pytrace=False)
+    pytest.skip(message)

@@ -7,14 +7,13 @@ broken install.
 
 from __future__ import annotations
 
-import importlib.util
 import itertools
 import math
-import os
 import subprocess
 import sys
 
 import pytest
+from conftest import require_installed
 
 from prompttest import embeddings_local
 from prompttest.embeddings_local import MODEL_NAME, Tokenizer, cosine, embed
@@ -68,11 +67,7 @@ GOLDEN_UNTRUNCATED = 482
 @pytest.fixture(scope="module")
 def real_model() -> None:
     """The loaded model; skip without the weights package or NumPy, fail under CI=true."""
-    if any(importlib.util.find_spec(name) is None for name in EXTRA):
-        message = f"the embedding model is not installed; install it with: {embeddings_local.INSTALL_COMMAND}"
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
+    require_installed(EXTRA, "the embedding model", embeddings_local.INSTALL_COMMAND)
     embeddings_local.check_available(MODEL_NAME)
 
 

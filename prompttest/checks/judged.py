@@ -51,16 +51,12 @@ def _judge_label(value: Any, nth: int) -> str:
 
 
 def _resolve_judge(value: Any, defaults: Defaults) -> dict[str, Any]:
-    data = _judge_value(value)
-    if not data.get("model"):
-        if not defaults.judge:
-            raise SuiteError(
-                "llm_judge has no judge model",
-                hint='set `model:` in the check, or a default judge: judge = "openai/gpt-4o-mini" '
-                "under [tool.prompttest] in pyproject.toml (or PROMPTTEST_JUDGE)",
-            )
-        data["model"] = defaults.judge
-        data.setdefault("api_base", defaults.judge_api_base)
+    missing = SuiteError(
+        "llm_judge has no judge model",
+        hint='set `model:` in the check, or a default judge: judge = "openai/gpt-4o-mini" '
+        "under [tool.prompttest] in pyproject.toml (or PROMPTTEST_JUDGE)",
+    )
+    data = _with_model(_judge_value(value), defaults.judge, defaults.judge_api_base, missing)
     data["params"] = {**judge.DEFAULT_PARAMS, **data.get("params", {})}
     return data
 
@@ -126,16 +122,14 @@ def _resolve_similar(value: Any, defaults: Defaults) -> dict[str, Any]:
     data = dict(value)
     method = data.get("method") or ("embedding" if data.get("model") or defaults.embedding else "lexical")
     data["method"] = method
-    if method == "embedding" and not data.get("model"):
-        if not defaults.embedding:
-            raise SuiteError(
-                "similar asks for method: embedding but no embedding model is set",
-                hint='set `model:` in the check, or embedding = "local/all-minilm-l6-v2" (offline) '
-                "or a litellm embedding model under [tool.prompttest]",
-            )
-        data["model"] = defaults.embedding
-        data.setdefault("api_base", defaults.embedding_api_base)
-    return data
+    if method != "embedding":
+        return data
+    missing = SuiteError(
+        "similar asks for method: embedding but no embedding model is set",
+        hint='set `model:` in the check, or embedding = "local/all-minilm-l6-v2" (offline) '
+        "or a litellm embedding model under [tool.prompttest]",
+    )
+    return _with_model(data, defaults.embedding, defaults.embedding_api_base, missing)
 
 
 def embedding_call(text: str, model: str, api_base: str | None) -> Call:
@@ -199,6 +193,18 @@ def _vector(vector: tuple[float, ...] | None, call: Call) -> tuple[float, ...]:
 
 
 # ------------------------------------------------------------------------ shared
+
+
+def _with_model(
+    data: dict[str, Any], model: str, api_base: str | None, missing: SuiteError
+) -> dict[str, Any]:
+    """The check's own model, else the project's default (with its endpoint), else `missing`."""
+    if not data.get("model"):
+        if not model:
+            raise missing
+        data["model"] = model
+        data.setdefault("api_base", api_base)
+    return data
 
 
 def _threshold_problem(value: dict[str, Any]) -> str | None:
