@@ -1,3 +1,81 @@
-"""prompttest: prompt regression testing with snapshots and a CI gate."""
+"""prompttest: prompt regression testing with snapshots and a CI gate.
+
+The public Python API. Names are imported on first use (module `__getattr__`), so
+`import prompttest` stays cheap and never imports litellm:
+
+    import prompttest
+
+    record = prompttest.run("suites", ci=True)
+    for result in record.results:
+        print(result.key, result.verdict, [c.reason for c in result.checks if not c.passed])
+    raise SystemExit(prompttest.exit_code(record))
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Public name -> the module that defines it.
+_EXPORTS = {
+    "run": "prompttest.api",
+    "merge_runs": "prompttest.api",
+    "load_suite": "prompttest.suite",
+    "load_suites": "prompttest.suite",
+    "RunOptions": "prompttest.session",
+    "exit_code": "prompttest.session",
+    "RunRecord": "prompttest.runs",
+    "read_run": "prompttest.runs",
+    "Result": "prompttest.model",
+    "Verdict": "prompttest.model",
+    "CheckResult": "prompttest.model",
+    "CheckContext": "prompttest.model",
+    "Suite": "prompttest.model",
+    "Shard": "prompttest.shards",
+    "Merged": "prompttest.merge",
+    "PromptTestError": "prompttest.errors",
+}
+
+__all__ = [
+    "CheckContext",
+    "CheckResult",
+    "Merged",
+    "PromptTestError",
+    "Result",
+    "RunOptions",
+    "RunRecord",
+    "Shard",
+    "Suite",
+    "Verdict",
+    "exit_code",
+    "load_suite",
+    "load_suites",
+    "merge_runs",
+    "read_run",
+    "run",
+]
+
+if TYPE_CHECKING:
+    from .api import merge_runs, run
+    from .errors import PromptTestError
+    from .merge import Merged
+    from .model import CheckContext, CheckResult, Result, Suite, Verdict
+    from .runs import RunRecord, read_run
+    from .session import RunOptions, exit_code
+    from .shards import Shard
+    from .suite import load_suite, load_suites
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'prompttest' has no attribute {name!r}")
+    value = getattr(import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import PromptTestError
+from .jsontext import dumps_with_items
 from .model import Result, Verdict
 from .snapshots import atomic_write
 
@@ -55,6 +56,10 @@ class RunRecord:
         }
 
     def to_dict(self) -> dict[str, Any]:
+        return {**self.header(), "results": [result.to_dict() for result in self.results]}
+
+    def header(self) -> dict[str, Any]:
+        """Everything of `to_dict` but the results (which come last)."""
         return {
             "version": RECORD_VERSION,
             "id": self.id,
@@ -64,8 +69,11 @@ class RunRecord:
             "interrupted": self.interrupted,
             "options": self.options,
             "summary": self.summary(),
-            "results": [result.to_dict() for result in self.results],
         }
+
+    def to_json(self, *, indent: int | None = None) -> str:
+        """`json.dumps(self.to_dict())`, one result at a time (see jsontext)."""
+        return dumps_with_items(self.header(), "results", self.results, indent=indent, to_json=Result.to_dict)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunRecord:
@@ -88,7 +96,7 @@ def write_run(runs_dir: Path, record: RunRecord) -> Path:
     """Write the record as `<id>.json`, atomically."""
     path = runs_dir / f"{record.id}.json"
     # Compact: json's C encoder only runs without `indent` (5x faster on a 10,000-key record).
-    atomic_write(path, json.dumps(record.to_dict(), ensure_ascii=False, separators=(",", ":")) + "\n")
+    atomic_write(path, record.to_json() + "\n")
     return path
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from tabulate import tabulate
 
 from ..diffing import Comparison, SuiteStats, stats_to_dict
-from ..model import Verdict
+from ..jsontext import dumps_with_items
+from ..model import Result, Verdict
 from .html import render_html
 from .markdown import render_markdown
 from .text import render_errors, render_table, sorted_results
@@ -40,16 +39,16 @@ def render_diff_markdown(comparison: Comparison) -> str:
 
 def render_diff_json(comparison: Comparison) -> str:
     record = comparison.record
-    data = {
+    head = {
         "a": comparison.a.label,
         "b": comparison.b.label,
         "verdicts": record.counts(),
         "suites": {
             name: {"a": stats_to_dict(a), "b": stats_to_dict(b)} for name, (a, b) in comparison.suites.items()
         },
-        "results": [r.to_dict() for r in sorted_results(list(record.results))],
     }
-    return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    results = sorted_results(list(record.results))
+    return dumps_with_items(head, "results", results, indent=2, to_json=Result.to_dict) + "\n"
 
 
 def render_diff_html(comparison: Comparison) -> str:

@@ -11,7 +11,7 @@ from ..runs import RunRecord
 
 
 def render_json(record: RunRecord) -> str:
-    return json.dumps(record.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    return record.to_json(indent=2) + "\n"
 
 
 @cache
