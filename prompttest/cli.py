@@ -1,7 +1,9 @@
 """The command line: parse options, call one core function, render, return an exit code.
 
-This is the only module that imports click and the only place where errors become
-text. Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
+`cli.py` (the group, `run` and the commands on suites), `cli_records.py` (the commands on
+run records: diff, review, accept, reject, merge) and `cli_output.py` (what runs print and
+write) are the only modules that import click; `main` is the only place where errors
+become text. Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
 """
 
 from __future__ import annotations
@@ -20,8 +22,6 @@ from . import __version__
 from .config import Project, load_project
 
 if TYPE_CHECKING:
-    from .runs import RunRecord
-    from .session import RunOptions
     from .shards import Shard
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
 
@@ -89,7 +89,8 @@ def cli() -> None:
     \b
     Start with `prompttest init`, then `prompttest run`.
     Exit codes: 0 all good, 1 regressions or failing checks, 2 bad suite, config or
-    usage (nothing called, nothing written), 3 provider errors, 130 interrupted.
+    usage (nothing called, nothing written), 3 errors (provider calls, or checks that
+    could not decide), 130/143 interrupted (Ctrl-C/SIGTERM).
     """
 
 
@@ -188,7 +189,6 @@ def run(
     html_path: str | None,
 ) -> int:
     """Run suites (files or folders; default: suites/) and judge them against the snapshots."""
-    from .report.text import render_errors, render_summary, render_table
     from .session import RunOptions, exit_code
     from .session import run as run_suites
 
@@ -219,8 +219,8 @@ def run(
         shard=shard,
     )
     if dry_run:
-        return _show_dry_run(options)
-    progress = _ProgressBar() if sys.stderr.isatty() else None
+        return show_dry_run(_project(), options)
+    progress = ProgressBar() if sys.stderr.isatty() else None
     try:
         outcome = run_suites(_project(), options, on_progress=progress)
     finally:
@@ -228,18 +228,15 @@ def run(
             progress.close()
     record = outcome.record
     code = exit_code(record, strict=strict)
-    _write_reports(
+    write_reports(
         record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
     )
-    table = render_table(record)
-    errors = render_errors(record)
-    for block in (table, errors):
-        if block:
-            click.echo(block)
-            click.echo()
-    for note in outcome.notes:
-        click.echo(f"note: {note}", err=True)
-    click.echo(render_summary(record, exit_code=code, snapshots_written=len(outcome.snapshots_written)))
+    echo_run(
+        record,
+        code,
+        notes=[f"note: {n}" for n in outcome.notes],
+        snapshots_written=len(outcome.snapshots_written),
+    )
     return code
 
 
@@ -279,180 +276,6 @@ def list_keys(
 
 
 @cli.command()
-@click.argument("runs", nargs=-1, metavar="[RUN_A] [RUN_B]")
-@click.option(
-    "--base",
-    metavar="GIT_REF",
-    help="Compare against the snapshots committed at this git ref (e.g. origin/main).",
-)
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "markdown", "json", "html"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
-@click.option(
-    "-o",
-    "--output",
-    type=click.Path(dir_okay=False),
-    metavar="PATH",
-    help="Write to this file instead of stdout.",
-)
-def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) -> int:
-    """Explain what changed between two sides, key by key.
-
-    \b
-    prompttest diff                  the last run against the snapshots
-    prompttest diff RUN              that run against the snapshots
-    prompttest diff RUN_A RUN_B      two run records (paths, run ids or `last`)
-    prompttest diff --base REF       snapshots at a git ref against the working tree's
-    prompttest diff --base REF RUN   snapshots at a git ref against a run
-    """
-    from .diffing import compare, git_side, run_side, snapshot_side
-    from .report.diffreport import render_diff_html, render_diff_json, render_diff_markdown, render_diff_text
-
-    project = _project()
-    if len(runs) > 2 or (base and len(runs) > 1):
-        raise click.UsageError("diff takes at most two runs, or --base REF and at most one run")
-    if base:
-        a = git_side(project.root, project.snapshots_dir, base)
-        b = run_side(project.runs_dir, runs[0]) if runs else snapshot_side(project.snapshots_dir)
-    elif len(runs) == 2:
-        a, b = run_side(project.runs_dir, runs[0]), run_side(project.runs_dir, runs[1])
-    else:
-        a = snapshot_side(project.snapshots_dir)
-        b = run_side(project.runs_dir, runs[0] if runs else "last")
-    comparison = compare(a, b)
-    render = {
-        "text": render_diff_text,
-        "markdown": render_diff_markdown,
-        "json": render_diff_json,
-        "html": render_diff_html,
-    }[fmt]
-    text = render(comparison)
-    if output:
-        from .snapshots import atomic_write
-
-        atomic_write(Path(output), text)
-    else:
-        click.echo(text, nl=False)
-    return EXIT_OK
-
-
-@cli.command()
-def review() -> int:
-    """Walk the last run's pending changes: accept, reject or skip each one.
-
-    \b
-    Keys: a accept, r reject, s skip, A/R/S for all that remain, q quit.
-    Decisions are applied once, at the end. Without a terminal, use
-    `prompttest accept` / `prompttest reject`.
-    """
-    from .review import apply, pending_changes, rejected_keys
-    from .review_tty import collect_decisions, keyboard
-    from .runs import last_run, previous_results
-
-    if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise click.UsageError(
-            "review needs a terminal; use `prompttest accept [-k PATTERN]` or "
-            "`prompttest reject [-k PATTERN]` instead"
-        )
-    project = _project()
-    path, record = last_run(project.runs_dir)
-    changes = pending_changes(record, project.snapshots_dir, rejected=rejected_keys(path))
-    if not changes:
-        click.echo(f"nothing to review in run {record.id}")
-        return EXIT_OK
-    previous = previous_results(project.runs_dir, before=record.id, keys={c.key for c in changes})
-    with keyboard() as getchar:
-        decisions = collect_decisions(changes, previous=previous, getchar=getchar)
-    done = apply(changes, decisions, snapshots_dir=project.snapshots_dir, record_path=path)
-    skipped = len(changes) - done.accepted - done.rejected
-    click.echo(f"\n{done.accepted} accepted, {done.rejected} rejected, {skipped} left pending")
-    return EXIT_OK
-
-
-@cli.command()
-@_filter_option("Only keys matching this glob (repeatable). Default: every pending change.")
-def accept(filters: tuple[str, ...]) -> int:
-    """Accept the last run's pending changes into the snapshots (no terminal needed)."""
-    return _decide_all("accept", filters)
-
-
-@cli.command()
-@_filter_option("Only keys matching this glob (repeatable). Default: every pending change.")
-def reject(filters: tuple[str, ...]) -> int:
-    """Drop the last run's pending changes: the snapshots keep what they have."""
-    return _decide_all("reject", filters)
-
-
-def _decide_all(what: str, filters: tuple[str, ...]) -> int:
-    from .review import Decision, apply, pending_changes, rejected_keys
-    from .runs import last_run
-
-    project = _project()
-    path, record = last_run(project.runs_dir)
-    changes = pending_changes(record, project.snapshots_dir, rejected=rejected_keys(path), patterns=filters)
-    decision = Decision(what)
-    done = apply(
-        changes, {c.key: decision for c in changes}, snapshots_dir=project.snapshots_dir, record_path=path
-    )
-    for change in changes:
-        click.echo(f"{what}ed {change.result.verdict.value:<10} {change.key}")
-    files = ", ".join(str(p.relative_to(project.root)) for p in done.files)
-    click.echo(f"{len(changes)} change(s) {what}ed" + (f"; wrote {files}" if files else ""))
-    return EXIT_OK
-
-
-@cli.command()
-@click.argument("runs", nargs=-1, required=True, metavar="RUN...")
-@click.option(
-    "--allow-partial",
-    is_flag=True,
-    help="Merge even if some shards' runs are missing (a warning; obsolete entries are not looked for).",
-)
-@_report_option("--json", "Write the JSON report of the merged run here.")
-@_report_option("--junit", "Write a JUnit XML report here.")
-@_report_option("--markdown", "Write a Markdown summary here.")
-@_report_option("--html", "Write a self-contained HTML report here.")
-def merge(
-    runs: tuple[str, ...],
-    allow_partial: bool,
-    json_path: str | None,
-    junit_path: str | None,
-    markdown_path: str | None,
-    html_path: str | None,
-) -> int:
-    """Combine the runs of `run --shard 1/N` .. `N/N` (paths or run ids) into one run.
-
-    The merged run becomes the last run (for diff, review, accept and reject), is judged
-    for obsolete snapshot entries when every shard is there, writes the reports, and
-    exits as the whole run would have. Overlapping or mismatched runs exit 2.
-    """
-    from .merge import merge_runs
-    from .report.text import render_errors, render_summary, render_table
-    from .session import exit_code
-
-    merged = merge_runs(_project(), runs, allow_partial=allow_partial)
-    record = merged.record
-    code = exit_code(record, strict=bool(record.options.get("strict")))
-    _write_reports(
-        record, json_path=json_path, junit_path=junit_path, markdown_path=markdown_path, html_path=html_path
-    )
-    for block in (render_table(record), render_errors(record)):
-        if block:
-            click.echo(block)
-            click.echo()
-    for warning in merged.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    click.echo(f"merged {len(runs)} shard run(s) into run {record.id}")
-    click.echo(render_summary(record, exit_code=code))
-    return code
-
-
-@cli.command()
 def init() -> int:
     """Scaffold suites/, snapshots/, a [tool.prompttest] config and an example suite."""
     from .scaffold import scaffold
@@ -488,92 +311,9 @@ def cache_clear() -> int:
     return EXIT_OK
 
 
-class _ProgressBar:
-    """`[#####.....] 12/40` on stderr, redrawn in place; only when stderr is a terminal."""
-
-    def __init__(self, width: int = 30) -> None:
-        self.width = width
-        self.drawn = False
-
-    def __call__(self, done: int, total: int) -> None:
-        if total <= 0:
-            return
-        filled = int(self.width * done / total)
-        bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r[{bar}] {done}/{total} calls")
-        sys.stderr.flush()
-        self.drawn = True
-
-    def close(self) -> None:
-        if self.drawn:
-            sys.stderr.write("\r" + " " * (self.width + 30) + "\r")
-            sys.stderr.flush()
-
-
-def _show_dry_run(options: RunOptions) -> int:
-    from tabulate import tabulate
-
-    from .dryrun import dry_run
-
-    planned = dry_run(_project(), options)
-    plans = planned.models
-
-    def money(value: float | None) -> str:
-        return "unknown" if value is None else f"${value:.4f}"
-
-    rows = [(p.model, p.keys, p.calls, p.cached, p.to_call, money(p.estimated_usd)) for p in plans]
-    costs = [p.estimated_usd for p in plans]
-    total = None if None in costs else sum(c for c in costs if c is not None)
-    click.echo(
-        tabulate(
-            rows, headers=("model", "keys", "calls", "cached", "to call", "est. cost"), tablefmt="simple"
-        )
-    )
-    click.echo(
-        f"\ndry run: {sum(p.to_call for p in plans)} call(s) to make, "
-        f"{sum(p.cached for p in plans)} answered by the cache, estimated cost {money(total)} "
-        f"(output tokens taken at max_tokens); nothing was called or written"
-    )
-    if planned.unknown_judged:
-        click.echo(
-            f"plus up to {planned.unknown_judged} judge/embedding call(s) for judged checks on outputs "
-            "not fetched yet (not in the estimate)"
-        )
-    return EXIT_OK
-
-
-def _write_reports(
-    record: RunRecord,
-    *,
-    json_path: str | None,
-    junit_path: str | None,
-    markdown_path: str | None,
-    html_path: str | None,
-) -> None:
-    """Write the asked-for reports; on GitHub Actions also the step summary and annotations."""
-    from .report.annotations import github_annotations
-    from .report.html import render_html
-    from .report.jsonreport import render_json
-    from .report.junit import render_junit
-    from .report.markdown import render_markdown
-    from .snapshots import atomic_write
-
-    writers = (
-        (json_path, render_json),
-        (junit_path, render_junit),
-        (markdown_path, render_markdown),
-        (html_path, render_html),
-    )
-    for path, render in writers:
-        if path:
-            atomic_write(Path(path), render(record))
-    step_summary = os.environ.get("GITHUB_STEP_SUMMARY")
-    if step_summary:
-        with open(step_summary, "a", encoding="utf-8") as handle:
-            handle.write(render_markdown(record) + "\n")
-    if os.environ.get("GITHUB_ACTIONS", "").lower() == "true":
-        for line in github_annotations(record):
-            click.echo(line)
+# The commands on run records register themselves on `cli`; they need it, hence here.
+from . import cli_records  # noqa: E402,F401
+from .cli_output import ProgressBar, echo_run, show_dry_run, write_reports  # noqa: E402
 
 
 class Terminated(KeyboardInterrupt):
