@@ -159,7 +159,7 @@ def merge(
     markdown_path: str | None,
     html_path: str | None,
 ) -> int:
-    """Combine the runs of `run --shard 1/N` .. `N/N` (paths or run ids) into one run.
+    """Combine the runs of `run --shard I/N`, one per shard (paths or run ids), into one run.
 
     The merged run becomes the last run (for diff, review, accept and reject), is judged
     for obsolete snapshot entries when every shard is there, writes the reports, and
