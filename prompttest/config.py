@@ -77,7 +77,7 @@ def load_project(start: Path | None = None, environ: Mapping[str, str] | None = 
     settings = Settings()
     pyproject = root / "pyproject.toml"
     if pyproject.is_file():
-        settings = _apply(settings, _read_pyproject(pyproject), source=str(pyproject))
+        settings = _apply(settings, read_pyproject(pyproject), source=str(pyproject))
     env = os.environ if environ is None else environ
     from_env = {
         f.name: env[f"PROMPTTEST_{f.name.upper()}"]
@@ -88,7 +88,7 @@ def load_project(start: Path | None = None, environ: Mapping[str, str] | None = 
     return Project(root=root, settings=settings)
 
 
-def _read_pyproject(path: Path) -> dict[str, Any]:
+def read_pyproject(path: Path) -> dict[str, Any]:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as exc:

@@ -9,7 +9,7 @@ checked before anything is called, and every refusal is named in one message.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from .errors import PromptTestError
@@ -47,6 +47,27 @@ def check_settings(paths: Iterable[tuple[str, str]], root: Path) -> None:
     """Settings that point outside the repository (snapshots, state, suites) are refused."""
     for name, value in paths:
         refuse_outside(root / value, root, what=f"the setting '{name}'")
+
+
+ENDPOINT_SETTINGS = ("judge_api_base", "embedding_api_base")
+
+
+def check_endpoint_settings(pyproject: Mapping[str, object], environ: Mapping[str, str], file: str) -> None:
+    """pyproject.toml comes with the pull request: an endpoint it sets (and the workflow does
+    not override) would receive the provider key."""
+    found = [
+        name
+        for name in ENDPOINT_SETTINGS
+        if pyproject.get(name) and f"PROMPTTEST_{name.upper()}" not in environ
+    ]
+    if found:
+        raise SafeModeError(
+            f"--safe refused: [tool.prompttest] sets {', '.join(found)} "
+            "(the provider key would be sent there)",
+            file=file,
+            hint=f"set it from the workflow instead (PROMPTTEST_{found[0].upper()}), or run without --safe "
+            "only on a pull request you trust",
+        )
 
 
 def check_suites(suites: Sequence[Suite], *, targets: bool = True) -> None:

@@ -31,6 +31,8 @@ cases:
 CONFIG = """
 [tool.prompttest]
 # target = "openai/gpt-4o-mini"   # default target of suites that name none
+# judge = "openai/gpt-4o-mini"    # the model of llm_judge checks that name none
+# embedding = "local/all-minilm-l6-v2"  # similar checks compare embeddings (else lexically)
 concurrency = 8
 """
 

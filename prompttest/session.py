@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .cache import ResponseCache
 from .checks import Defaults, calls_for, resolve_check, run_check
-from .config import Project
+from .config import Project, read_pyproject
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
 from .locking import snapshot_lock
 from .model import (
@@ -34,7 +34,7 @@ from .model import (
 )
 from .runner import Answer, CallOptions, ProgressFn, answer_calls
 from .runs import RunRecord, write_run
-from .safety import check_settings, check_suites
+from .safety import check_endpoint_settings, check_settings, check_suites
 from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sampled
 from .secrets import Redactor
 from .shards import Shard
@@ -102,6 +102,9 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     if options.safe:
         settings = project.settings
         check_settings([("snapshots", settings.snapshots), ("state", settings.state)], project.root)
+        pyproject = project.root / "pyproject.toml"
+        if pyproject.is_file():
+            check_endpoint_settings(read_pyproject(pyproject), os.environ, str(pyproject))
     suites = load_suites(paths, confine_to=confine)
     if options.safe:
         # With -m the suites' own targets (and their endpoints) are not used.

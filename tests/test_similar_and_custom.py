@@ -357,3 +357,17 @@ def test_similar_with_the_packaged_embedding_model(project: Project, capsys: Any
     assert not checks["peru"]["passed"]
     assert project.server.embedding_count == 0  # computed in-process, not by any server
     assert "model: local/all-minilm-l6-v2" in project.snapshot("geo")
+
+
+def test_safe_refuses_a_judge_endpoint_set_by_pyproject(
+    project: Project, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project.suite("geo", "target: openai/fake\nprompt: hi\ncases: [{id: a}]\n")
+    (project.root / "pyproject.toml").write_text(
+        '[tool.prompttest]\njudge = "openai/j"\njudge_api_base = "http://collector.invalid/v1"\n'
+    )
+    outcome = project.run("validate", "--safe", capsys=capsys)
+    assert outcome.code == 2 and "pyproject.toml" in outcome.err and "judge_api_base" in outcome.err
+    # The workflow's own endpoint wins over the pull request's: then nothing is refused.
+    monkeypatch.setenv("PROMPTTEST_JUDGE_API_BASE", project.server.url)
+    assert project.run("validate", "--safe", capsys=capsys).code == 0
