@@ -342,6 +342,7 @@ class Result:
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
     cost_usd: float | None = None
+    judge_cost_usd: float | None = 0.0  # its judged checks' calls (judges, embeddings); None: unknown
     cached: bool = False
     attempts: int = 0
     known_failing: bool = False
@@ -384,6 +385,7 @@ class Result:
             "latency_ms": self.latency_ms,
             "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
             "cost_usd": self.cost_usd,
+            "judge_cost_usd": self.judge_cost_usd,
             "cached": self.cached,
             "attempts": self.attempts,
             "known_failing": self.known_failing,
@@ -427,6 +429,7 @@ class Result:
             prompt_tokens=tokens.get("prompt"),
             completion_tokens=tokens.get("completion"),
             cost_usd=data.get("cost_usd"),
+            judge_cost_usd=data.get("judge_cost_usd", 0.0),
             cached=bool(data.get("cached")),
             attempts=int(data.get("attempts") or 0),
             known_failing=bool(data.get("known_failing")),

@@ -50,6 +50,8 @@ class RunRecord:
             },
             # Spend of this run (cache hits cost nothing); None when any price is unknown.
             "cost_usd": round(sum(known), 6) if len(known) == len(costs) else None,
+            # What the judged checks' own calls cost (judges, embeddings), apart.
+            "judge_cost_usd": _judging_cost(self.results),
             "calls": self.calls,
             "cache_hits": self.cache_hits,
             "wall_s": round(self.wall_s, 3),
@@ -133,6 +135,7 @@ _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "similarity": _NUMBER,
     "latency_ms": _NUMBER,
     "cost_usd": _NUMBER,
+    "judge_cost_usd": _NUMBER,
     "prompt_tokens": (int, _NONE),
     "completion_tokens": (int, _NONE),
     "snapshot_output": (str, _NONE),
@@ -149,6 +152,9 @@ _CHECK_FIELDS: dict[str, tuple[type, ...]] = {
     "passed_count": (int, _NONE),
     "samples": (int, _NONE),
     "p_value": _NUMBER,
+    "error": (str, _NONE),
+    "judge": (dict, _NONE),
+    "stale": (bool,),
 }
 
 
@@ -169,6 +175,11 @@ def _checked(record: RunRecord) -> RunRecord:
             if check.samples is not None and not all(0 <= k <= n for k, n in counts):
                 raise ValueError(f"{where}.checks: pass counts must be 0 <= passed <= samples")
     return record
+
+
+def _judging_cost(results: tuple[Result, ...]) -> float | None:
+    costs = [r.judge_cost_usd for r in results]
+    return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6)
 
 
 def _check_fields(item: object, fields: dict[str, tuple[type, ...]], where: str) -> None:

@@ -149,10 +149,14 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         answers, tally = answer_calls(calls, cache=cache, options=call_options, on_progress=on_progress)
         # Judged checks grade the outputs with calls of their own (judges, embeddings): the
         # same cache, retries and budget as the suite's calls.
-        graded = _judged_calls(the_plan.jobs, answers)
-        if graded:
+        graded = [_judged_calls(job, answers) for job in the_plan.jobs]
+        if any(graded):
             more, tally = answer_calls(
-                graded, cache=cache, options=call_options, tally=tally, on_progress=on_progress
+                (call for calls in graded for call in calls),
+                cache=cache,
+                options=call_options,
+                tally=tally,
+                on_progress=on_progress,
             )
             answers = {**answers, **more}
     finally:
@@ -160,8 +164,13 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     context = partial(_context, answer_for=_answer_lookup(answers))
     entries = [baselines[job.suite].get(_entry_name(job)) for job in the_plan.jobs]
     results = [
-        _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context)
-        for job, entry in zip(the_plan.jobs, entries, strict=True)
+        replace(
+            _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context),
+            judge_cost_usd=judge_cost,
+        )
+        for job, entry, judge_cost in zip(
+            the_plan.jobs, entries, _judging_costs(graded, answers), strict=True
+        )
     ]
     sampled = [
         is_sampled(job, e.baseline() if e else None) for job, e in zip(the_plan.jobs, entries, strict=True)
@@ -235,18 +244,36 @@ def _resolve_checks(job: Job, defaults: Defaults) -> Job:
     return replace(job, checks=tuple(checks))
 
 
-def _judged_calls(jobs: Sequence[Job], answers: Mapping[str, Answer]) -> list[Call]:
-    """The calls the judged checks need, for every output that arrived."""
+def _judged_calls(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
+    """The calls the job's judged checks need, for every one of its outputs that arrived."""
     calls = []
-    for job in jobs:
-        for call in job.calls():
-            output = answers[call.cache_key()].output
-            if output is None:
-                continue
-            ctx = _context(job, output)
-            for spec in job.checks:
-                calls += calls_for(spec, output.text, ctx)
+    for call in job.calls():
+        output = answers[call.cache_key()].output
+        if output is None:
+            continue
+        ctx = _context(job, output)
+        for spec in job.checks:
+            calls += calls_for(spec, output.text, ctx)
     return calls
+
+
+def _judging_costs(graded: Sequence[Sequence[Call]], answers: Mapping[str, Answer]) -> list[float | None]:
+    """What each key's judged calls cost this run (cache hits are free; None: a price is
+    unknown). A call two keys share is paid once, by the first."""
+    paid: set[str] = set()
+    costs: list[float | None] = []
+    for calls in graded:
+        total: float | None = 0.0
+        for call in calls:
+            key = call.cache_key()
+            answer = answers.get(key)
+            if key in paid or answer is None or answer.output is None or answer.output.cached:
+                continue
+            paid.add(key)
+            cost = answer.output.cost_usd
+            total = None if total is None or cost is None else total + cost
+        costs.append(total)
+    return costs
 
 
 def _answer_lookup(answers: Mapping[str, Answer]) -> Callable[[Call], Output]:

@@ -306,3 +306,22 @@ def test_diff_flags_a_changed_judge_as_stale(project: Project, capsys: Any) -> N
     assert outcome.code == 0
     found = {r["case"]: r for r in json.loads(Path("d.json").read_text())["results"]}
     assert found["france"]["verdict"] == "changed" and "stale" in found["france"]["flags"]
+
+
+def test_what_the_judge_costs_is_counted_apart(project: Project, capsys: Any) -> None:
+    # Per-call prices; litellm remembers them by model name, so this judge has its own name.
+    priced = SUITE.replace(
+        "model: openai/judge,",
+        "model: openai/judge-priced, params: {input_cost_per_token: 0.001, output_cost_per_token: 0.001},",
+    )
+    project.suite("geo", priced)
+    project.server.reply = grading(TARGETS, judge={"Paris": PASS, "Lima": PASS})
+    first = project.run("run", "--json", "r.json", capsys=capsys)
+    report = json.loads(Path("r.json").read_text())
+    judging = [r["judge_cost_usd"] for r in report["results"]]
+    assert all(cost > 0 for cost in judging)
+    assert report["summary"]["judge_cost_usd"] == pytest.approx(sum(judging))
+    assert report["summary"]["cost_usd"] is None  # the targets' price is unknown, the judge's is not
+    assert "for judges" in first.out
+    project.run("run", "--json", "r.json", capsys=capsys)
+    assert json.loads(Path("r.json").read_text())["summary"]["judge_cost_usd"] == 0  # cached: free

@@ -123,9 +123,11 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
         f"{summary['keys']} keys in {summary['wall_s']:.1f}s, "
         f"{record.calls} calls, {record.cache_hits} cached"
     )
-    cost = summary["cost_usd"]
+    cost, judging = summary["cost_usd"], summary["judge_cost_usd"]
     if record.calls:
         stats += ", cost unknown" if cost is None else f", ${cost:.4f}"
+        if judging is None or judging > 0:
+            stats += ", judges' cost unknown" if judging is None else f" + ${judging:.4f} for judges"
     line = f"{', '.join(parts) or 'nothing to run'} ({stats})"
     if snapshots_written:
         line += f"; {snapshots_written} snapshot file(s) written"
