@@ -4,6 +4,9 @@ judge), called through the same cache, retries and budget as every call."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -325,3 +328,29 @@ def test_what_the_judge_costs_is_counted_apart(project: Project, capsys: Any) ->
     assert "for judges" in first.out
     project.run("run", "--json", "r.json", capsys=capsys)
     assert json.loads(Path("r.json").read_text())["summary"]["judge_cost_usd"] == 0  # cached: free
+
+
+def test_a_cached_run_with_judged_checks_never_imports_litellm(project: Project, capsys: Any) -> None:
+    from test_cli_commands import PROBE
+
+    (project.root / "pyproject.toml").write_text(
+        f'[tool.prompttest]\nembedding = "openai/emb"\nembedding_api_base = "{project.server.url}"\n'
+    )
+    project.suite(
+        "geo", SUITE.replace("    cases:", '      - similar: {to: "Paris", threshold: 0.1}\n    cases:')
+    )
+    project.server.reply = grading(TARGETS, judge={"Paris": PASS, "Lima": PASS})
+    assert project.run("run", capsys=capsys).code == 1  # fills the cache (peru is not similar)
+    out = project.root / "probe.json"
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PROBE_OUT": str(out)}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "run"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1, done.stderr
+    assert "0 calls, 7 cached" in done.stdout  # 2 targets, 2 judges, 3 embeddings (reference + 2)
+    assert json.loads(out.read_text()) == {"litellm": False}
