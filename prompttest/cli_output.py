@@ -84,13 +84,13 @@ def write_reports(
     """Write the asked-for reports; on GitHub Actions also the step summary and annotations."""
     from .report.annotations import github_annotations
     from .report.html import render_html
-    from .report.jsonreport import render_json
+    from .report.jsonreport import json_chunks
     from .report.junit import render_junit
     from .report.markdown import render_markdown
     from .snapshots import atomic_write
 
     writers = (
-        (json_path, render_json),
+        (json_path, json_chunks),  # in pieces: a 10,000-key report is never held whole
         (junit_path, render_junit),
         (markdown_path, render_markdown),
         (html_path, render_html),

@@ -9,7 +9,7 @@ holds only the finished text; the output is byte-identical to `json.dumps`.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 
@@ -26,21 +26,36 @@ def dumps_with_items(
     `key` comes last, as it does in run records and reports. Compact (`indent=None`) uses the
     separators `(",", ":")`; `ensure_ascii` is off either way.
     """
+    return "".join(chunks_with_items(head, key, items, indent=indent, to_json=to_json))
+
+
+def chunks_with_items(
+    head: dict[str, Any],
+    key: str,
+    items: Iterable[Any],
+    *,
+    indent: int | None = None,
+    to_json: Callable[[Any], Any] = lambda item: item,
+) -> Iterator[str]:
+    """The text of `dumps_with_items` in pieces, one item's at a time: written to a file as
+    they come, a 10,000-key document is never held whole."""
+    name = json.dumps(key, ensure_ascii=False)
     if indent is None:
         opening = json.dumps(head, ensure_ascii=False, separators=(",", ":"))
-        parts = (json.dumps(to_json(item), ensure_ascii=False, separators=(",", ":")) for item in items)
-        body = ",".join(parts)
-        name = json.dumps(key, ensure_ascii=False)
-        start = opening[:-1] + ("," if head else "")
-        return f"{start}{name}:[{body}]}}"
+        yield opening[:-1] + ("," if head else "") + name + ":["
+        separator = ""
+        for item in items:
+            yield separator + json.dumps(to_json(item), ensure_ascii=False, separators=(",", ":"))
+            separator = ","
+        yield "]}"
+        return
     pad = " " * indent
-    opening = json.dumps(head, ensure_ascii=False, indent=indent)
-    name = json.dumps(key, ensure_ascii=False)
     inner = pad * 2
-    body = ",\n".join(
-        inner + json.dumps(to_json(item), ensure_ascii=False, indent=indent).replace("\n", "\n" + inner)
-        for item in items
-    )
-    start = opening[:-2] + ",\n" if head else "{\n"
-    listing = f"[\n{body}\n{pad}]" if body else "[]"
-    return f"{start}{pad}{name}: {listing}\n}}"
+    opening = json.dumps(head, ensure_ascii=False, indent=indent)
+    yield (opening[:-2] + ",\n" if head else "{\n") + pad + name + ": "
+    separator = "[\n"
+    for item in items:
+        text = json.dumps(to_json(item), ensure_ascii=False, indent=indent)
+        yield separator + inner + text.replace("\n", "\n" + inner)
+        separator = ",\n"
+    yield "[]\n}" if separator == "[\n" else f"\n{pad}]\n}}"

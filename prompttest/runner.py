@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterable
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 
 from . import embeddings_local
@@ -176,8 +177,27 @@ async def _call_all(
                     _spend(tally, call, answers[key])
         progress.tick()
 
+    async def worker(lane: Iterator[tuple[str, Call]]) -> None:
+        for key, call in lane:  # a shared iterator: each call goes to one worker
+            await one(key, call)
+
+    # A fixed pool of workers per lane, not a task per call: 10,000 calls made at once
+    # would hold 10,000 coroutines and tasks (~1 KB each) until the last one ends. An
+    # in-process model's calls have a lane (and a worker) of their own, so that waiting
+    # for it never holds a worker the other calls could use.
+    def lane_of(call: Call) -> str | None:
+        return call.model if call.model in local_slots else None
+
+    def lane(model: str | None) -> Iterator[tuple[str, Call]]:
+        return ((key, call) for key, call in misses.items() if lane_of(call) == model)
+
+    workers = []
+    for model, size in Counter(lane_of(call) for call in misses.values()).items():
+        count = 1 if model is not None else min(max(1, options.concurrency), size)
+        shared = lane(model)
+        workers += [worker(shared) for _ in range(count)]
     try:
-        await asyncio.gather(*(one(key, call) for key, call in misses.items()))
+        await asyncio.gather(*workers)
     finally:
         await close_clients()  # litellm keeps an HTTP session per event loop: each run has its own
         tally.throttled |= {

@@ -8,10 +8,11 @@ touched.
 
 from __future__ import annotations
 
+import io
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -137,7 +138,7 @@ def read_snapshot(path: Path) -> dict[str, Entry]:
 def parse_snapshot(text: str, *, file: str) -> dict[str, Entry]:
     """The entries of a snapshot file's text (from disk, or from `git show`)."""
     _refuse_merge_conflict(text, file=file)
-    data, lines = load_yaml(text, file=file, error=SnapshotError)
+    data, lines = load_yaml(text, file=file, error=SnapshotError, line_depth=2)  # entries' lines only
     if data is None:
         return {}
     hint = "restore it with `git checkout -- FILE` or delete it and re-run with -u"
@@ -260,19 +261,58 @@ def _sorted(value: Any) -> Any:
     return value
 
 
+_DUMP_OPTIONS: dict[str, Any] = {
+    "sort_keys": False,
+    "allow_unicode": True,
+    "width": 1_000_000,  # never fold long lines: a folded line diffs badly
+    "default_flow_style": False,
+}
+
+
 def render_snapshot(suite: str, entries: Mapping[str, Entry]) -> str:
     """The exact text of a snapshot file: header, then entries sorted by case, target."""
     ordered = sorted(entries.values(), key=lambda e: (e.case, e.target))
-    body = {"suite": suite, "results": {e.name: e.to_yaml_data() for e in ordered}}
-    text = yaml.dump(
-        body,
-        Dumper=_SnapshotDumper,
-        sort_keys=False,
-        allow_unicode=True,
-        width=1_000_000,  # never fold long lines: a folded line diffs badly
-        default_flow_style=False,
-    )
-    return HEADER.format(suite=suite) + text
+    stream = io.StringIO()
+    stream.write(HEADER.format(suite=suite))
+    _dump_entries(suite, ordered, stream)
+    return stream.getvalue()
+
+
+def _dump_entries(suite: str, ordered: list[Entry], stream: io.StringIO) -> None:
+    """`yaml.dump({"suite": suite, "results": {name: data, ...}})`, one entry at a time.
+
+    The same events reach PyYAML's emitter, so the text is the same; but only one entry's
+    node tree exists at a time, not the whole file's (about 5 KB a key). That holds because
+    the dumper never writes anchors (`&id001`), which would tie one entry's nodes to another's.
+    """
+    dumper = _SnapshotDumper(stream, **_DUMP_OPTIONS)
+    try:
+        dumper.open()
+        # What Serializer.serialize emits around a document's root node, and what it emits
+        # for a block mapping (default_flow_style=False makes every mapping a block).
+        dumper.emit(yaml.DocumentStartEvent(explicit=None, version=None, tags=None))
+        dumper.emit(yaml.MappingStartEvent(None, _MAP_TAG, True, flow_style=False))
+        for value in ("suite", suite, "results"):
+            _serialize(dumper, value)
+        dumper.emit(yaml.MappingStartEvent(None, _MAP_TAG, True, flow_style=False))
+        for entry in ordered:
+            _serialize(dumper, entry.name)
+            _serialize(dumper, entry.to_yaml_data())
+        dumper.emit(yaml.MappingEndEvent())
+        dumper.emit(yaml.MappingEndEvent())
+        dumper.emit(yaml.DocumentEndEvent(explicit=None))
+        dumper.close()
+    finally:
+        dumper.dispose()
+
+
+def _serialize(dumper: _SnapshotDumper, value: Any) -> None:
+    """Represent and emit one value inside the open document, then forget its nodes."""
+    node = dumper.represent_data(value)
+    dumper.anchor_node(node)
+    dumper.serialize_node(node, None, None)
+    dumper.serialized_nodes, dumper.anchors = {}, {}
+    dumper.represented_objects, dumper.object_keeper = {}, []
 
 
 def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool:
@@ -309,13 +349,19 @@ def rebase(
     return merged
 
 
-def atomic_write(path: Path, text: str) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over it."""
+def atomic_write(path: Path, text: str | Iterable[str]) -> None:
+    """Write to a temporary file beside `path`, flush it to disk, then rename over it.
+
+    `text` may come in pieces (an iterable of strings), so a big document is never held whole.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
+            if isinstance(text, str):
+                handle.write(text)
+            else:
+                handle.writelines(text)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
@@ -326,7 +372,15 @@ def atomic_write(path: Path, text: str) -> None:
 
 
 class _SnapshotDumper(yaml.SafeDumper):
-    """Multi-line strings as literal blocks; everything else as PyYAML decides."""
+    """Multi-line strings as literal blocks, never an anchor; everything else as PyYAML decides."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        # Two entries whose judges share one params list (a suite-level check) would
+        # otherwise read `stop: &id001` and `stop: *id001`: each entry must read whole.
+        return True
+
+
+_MAP_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
 
 
 def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:

@@ -11,6 +11,7 @@ Used for suite files and snapshot files alike, so the error class is a parameter
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +47,21 @@ def load_yaml(
     file: str,
     error: type[PromptTestError] = SuiteError,
     first_line: int = 1,
+    line_depth: int | None = None,
 ) -> tuple[Any, Lines]:
     """Parse one YAML document into plain data plus a path -> line map.
 
     `first_line` shifts the reported lines, for YAML embedded in another file (a CSV
-    cell). An empty document gives `None`.
+    cell). An empty document gives `None`. With `line_depth`, a document without anchors
+    keeps the lines of paths of at most that many steps only (a snapshot's entries, not
+    each of their fields).
     """
     try:
-        _refuse_deep_nesting(text, file=file, error=error, first_line=first_line)
-        root = yaml.compose(text, Loader=_FAST_LOADER)
+        plain = _refuse_deep_nesting(text, file=file, error=error, first_line=first_line)
+        # Without anchors, no node is reached twice: nodes can be composed as the converter
+        # reaches them and dropped once converted, instead of the whole document's tree
+        # first (~5 KB a snapshot entry). A plain stream's parse errors were raised by now.
+        root = _LazyNodes(text).root() if plain else yaml.compose(text, Loader=_FAST_LOADER)
     except yaml.YAMLError as exc:
         raise _syntax_error(text, exc, file=file, error=error, first_line=first_line) from None
     except RecursionError:
@@ -62,19 +69,30 @@ def load_yaml(
     lines: Lines = {}
     if root is None:
         return None, lines
-    converter = _Converter(file=file, error=error, first_line=first_line, lines=lines)
+    converter = _Converter(
+        file=file,
+        error=error,
+        first_line=first_line,
+        lines=lines,
+        aliases=not plain,
+        line_depth=line_depth if plain else None,
+    )
     return converter.convert(root, (), (0, 0), 0), lines
 
 
-def _refuse_deep_nesting(text: str, *, file: str, error: type[PromptTestError], first_line: int) -> None:
+def _refuse_deep_nesting(text: str, *, file: str, error: type[PromptTestError], first_line: int) -> bool:
     """Count nesting in the parser's event stream before composing.
 
     The C composer recurses on the C stack: tens of thousands of nested `[` (a 60 KB file)
     crash the interpreter with a segmentation fault instead of raising RecursionError.
     The parser itself keeps its own stack, and stopping at the first level too deep is
     quick; this pass costs about a tenth of composing.
+
+    Returns whether the stream is plain: at most one document, and no anchor or alias.
     """
     depth = 0
+    documents = 0
+    plain = True
     for event in yaml.parse(text, Loader=_FAST_LOADER):
         if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
@@ -83,6 +101,74 @@ def _refuse_deep_nesting(text: str, *, file: str, error: type[PromptTestError], 
                 raise error("the YAML document is nested too deeply", file=file, line=line)
         elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+        elif isinstance(event, yaml.DocumentStartEvent):
+            documents += 1
+        if isinstance(event, yaml.NodeEvent) and event.anchor is not None:  # an alias has one too
+            plain = False
+    return plain and documents <= 1
+
+
+class _LazyNodes:
+    """Nodes composed from the parser's events as the converter reaches them.
+
+    What PyYAML's composer makes, except that a sequence's or a mapping's `value` is a
+    generator of its items: the converter takes each item in document order and is done
+    with it before it asks for the next, so converted nodes are dropped as it goes. Only
+    for a plain stream (see _refuse_deep_nesting): its parse errors were raised already,
+    and without anchors nothing refers back to a node.
+    """
+
+    def __init__(self, text: str) -> None:
+        self.loader = _FAST_LOADER(text)
+
+    def root(self) -> yaml.Node | None:
+        self.loader.get_event()  # stream start
+        if self.loader.check_event(yaml.StreamEndEvent):
+            return None
+        self.loader.get_event()  # document start
+        return self.node()
+
+    def node(self) -> yaml.Node:
+        event = self.loader.get_event()
+        tag = event.tag
+        if isinstance(event, yaml.ScalarEvent):
+            if tag is None or tag == "!":
+                tag = self.loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+            return yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, style=event.style)
+        kind = yaml.SequenceNode if isinstance(event, yaml.SequenceStartEvent) else yaml.MappingNode
+        if tag is None or tag == "!":
+            tag = self.loader.resolve(kind, None, event.implicit)
+        items = self.items() if kind is yaml.SequenceNode else self.pairs()
+        return kind(tag, items, event.start_mark, None, flow_style=event.flow_style)
+
+    def items(self) -> Iterator[yaml.Node]:
+        while not self.loader.check_event(yaml.SequenceEndEvent):
+            yield self.node()
+        self.loader.get_event()
+
+    def pairs(self) -> Iterator[tuple[yaml.Node, yaml.Node]]:
+        while not self.loader.check_event(yaml.MappingEndEvent):
+            key = self.node()
+            if not isinstance(key, yaml.ScalarNode):
+                _materialize(key)  # a mapping as a key: its events come before the value's
+            yield key, self.node()
+        self.loader.get_event()
+
+
+def _materialize(node: yaml.Node) -> None:
+    """Compose a lazy node's items now, all the way down."""
+    if isinstance(node, yaml.SequenceNode):
+        children = []
+        for child in node.value:
+            _materialize(child)
+            children.append(child)
+        node.value = children
+    elif isinstance(node, yaml.MappingNode):
+        pairs = []
+        for key, value in node.value:
+            _materialize(value)
+            pairs.append((key, value))
+        node.value = pairs
 
 
 def load_yaml_file(path: str | Path, *, error: type[PromptTestError] = SuiteError) -> tuple[Any, Lines]:
@@ -162,11 +248,24 @@ def _short_tag(tag: str) -> str:
 class _Converter:
     """Turns composed nodes into plain data, recording lines and counting aliases."""
 
-    def __init__(self, *, file: str, error: type[PromptTestError], first_line: int, lines: Lines) -> None:
+    def __init__(
+        self,
+        *,
+        file: str,
+        error: type[PromptTestError],
+        first_line: int,
+        lines: Lines,
+        aliases: bool = True,
+        line_depth: int | None = None,
+    ) -> None:
         self.file = file
         self.error = error
         self.first_line = first_line
         self.lines = lines
+        self.line_depth = line_depth  # record lines of paths up to this length (None: all)
+        # Without aliases (a plain stream), each node is reached once: nothing to track, and
+        # the ids of dropped nodes are reused.
+        self.track = aliases
         # A node is first reached through its defining edge (anchors come before
         # aliases); reaching it through any other edge is following an alias. Edges
         # inside an expanded subtree are the original ones, so only aliases count.
@@ -182,6 +281,12 @@ class _Converter:
         return self.error(message, file=self.file, line=self.line(node), hint=hint)
 
     def convert(self, node: yaml.Node, path: YamlPath, edge: tuple[int, int], depth: int) -> Any:
+        if not self.track:
+            if depth > MAX_DEPTH:
+                raise self.fail("the YAML document is nested too deeply", node)
+            if self.line_depth is None or len(path) <= self.line_depth:
+                self.lines.setdefault(path, self.line(node))
+            return self.node_value(node, path, depth)
         ident = id(node)
         is_alias = self.first_edge.setdefault(ident, edge) != edge
         if is_alias:
@@ -268,6 +373,7 @@ class _Converter:
 
     def mapping(self, node: yaml.MappingNode, path: YamlPath, depth: int) -> dict[str, Any]:
         ident = id(node)
+        record = self.line_depth is None or len(path) < self.line_depth
         merged: dict[str, tuple[Any, int]] = {}  # key -> (value, line)
         result: dict[str, Any] = {}
         key_lines: dict[str, int] = {}
@@ -280,14 +386,16 @@ class _Converter:
             if key in key_lines:
                 raise self.fail(f"duplicate key '{key}' (first on line {key_lines[key]})", key_node)
             key_lines[key] = line
-            self.lines[path + (key,)] = line
+            if record:
+                self.lines[path + (key,)] = line
             result[key] = self.convert(value_node, path + (key,), (ident, i), depth + 1)
         for key, (value, line) in merged.items():
             if key not in result:
                 result[key] = value
                 key_lines[key] = line
-        for key, line in key_lines.items():  # a later `<<` must not move explicit keys
-            self.lines[path + (key,)] = line
+        if record:
+            for key, line in key_lines.items():  # a later `<<` must not move explicit keys
+                self.lines[path + (key,)] = line
         return result
 
     def merge(

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from prompttest.errors import SnapshotError
 from prompttest.snapshots import Entry, read_snapshot, render_snapshot, write_snapshot
@@ -93,3 +95,61 @@ def test_a_broken_snapshot_names_file_and_line(tmp_path: Path, text: str, line: 
     assert caught.value.file == str(path)
     assert caught.value.line == line
     assert words in caught.value.message
+
+
+def _whole_document(suite: str, entries: dict[str, Entry]) -> str:
+    """The text as PyYAML dumps the whole file at once, to hold the streamed one to."""
+    import yaml
+
+    from prompttest.snapshots import _DUMP_OPTIONS, HEADER, _SnapshotDumper
+
+    ordered = sorted(entries.values(), key=lambda e: (e.case, e.target))
+    body = {"suite": suite, "results": {e.name: e.to_yaml_data() for e in ordered}}
+    return HEADER.format(suite=suite) + yaml.dump(body, Dumper=_SnapshotDumper, **_DUMP_OPTIONS)
+
+
+_texts = st.text(max_size=40) | st.sampled_from(["a\nb\n", "  x\n", "", "yes", "x: y", "- z", "#", "é ✓\n\n"])
+
+
+@st.composite
+def _entries(draw: st.DrawFn) -> dict[str, Entry]:
+    found: dict[str, Entry] = {}
+    shared_params = {"stop": ["\n"], "temperature": 0}  # one object for every judge, as a suite gives
+    for i in range(draw(st.integers(0, 4))):
+        samples = draw(st.integers(1, 3))
+        judges = (
+            {"judge": {"model": "m", "params": shared_params, "rubric": "h"}} if draw(st.booleans()) else {}
+        )
+        made = Entry(
+            case=draw(st.sampled_from(["c", "d", "é"])) + str(i),
+            target=draw(_texts.filter(lambda t: "\n" not in t)) or "t",
+            model=draw(_texts),
+            request="abc",
+            output=draw(_texts),
+            checks={draw(_texts): draw(st.booleans())},
+            known_failing=draw(st.booleans()),
+            samples=samples,
+            distribution=tuple((draw(_texts), 1) for _ in range(samples)) if samples > 1 else (),
+            counts={"c": (1, samples)} if samples > 1 else {},
+            judges=judges,
+        )
+        found[made.name] = made
+    return found
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@given(entries=_entries(), suite=_texts)
+def test_the_streamed_file_is_the_whole_documents_text(entries: dict[str, Entry], suite: str) -> None:
+    assert render_snapshot(suite, entries) == _whole_document(suite, entries)
+
+
+def test_judges_that_share_params_are_written_out_in_every_entry(tmp_path: Path) -> None:
+    params = {"stop": ["\n"], "temperature": 0}  # one object, as a suite-level judged check gives
+    judges = {"judge": {"model": "openai/j", "params": params, "rubric": "h"}}
+    entries = {f"{c}@m": Entry(c, "m", "openai/m", "r", "out", {"judge": True}, judges=judges) for c in "ab"}
+    path = tmp_path / "s.yaml"
+    write_snapshot(path, "s", entries)
+    text = path.read_text()
+    assert "&id" not in text and "*id" not in text  # each entry reads whole in a PR diff
+    assert text.count("stop:") == 2
+    assert read_snapshot(path)["b@m"].judges["judge"]["params"] == params

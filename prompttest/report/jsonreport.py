@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -11,7 +12,13 @@ from ..runs import RunRecord
 
 
 def render_json(record: RunRecord) -> str:
-    return record.to_json(indent=2) + "\n"
+    return "".join(json_chunks(record))
+
+
+def json_chunks(record: RunRecord) -> Iterator[str]:
+    """The text of `render_json` in pieces, one result's at a time, for writing as they come."""
+    yield from record.json_chunks(indent=2)
+    yield "\n"
 
 
 @cache
