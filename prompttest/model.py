@@ -39,7 +39,7 @@ class Target:
     params: dict[str, Any] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckSpec:
     """One expected property as written in a suite: `{name: value}`."""
 
@@ -59,7 +59,7 @@ class CheckSpec:
         return f"{self.name}: {value}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Case:
     """One set of template variables plus checks, as loaded (not yet rendered)."""
 
@@ -94,7 +94,7 @@ class Suite:
     pass_rule: PassRule | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Call:
     """Everything that shapes a provider response; its hash is the cache key.
 
@@ -128,7 +128,7 @@ class Call:
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Job:
     """One result key, ready to run: its call and its rendered checks."""
 
@@ -153,7 +153,7 @@ class Job:
         return [replace(self.call, sample=index) for index in range(self.samples)]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Output:
     """One provider answer (fresh or from the cache)."""
 
@@ -237,7 +237,7 @@ class CheckContext:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CheckResult:
     """The outcome of one check on one output, with a one-line reason."""
 
@@ -324,7 +324,7 @@ VERDICT_ORDER = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Result:
     """A result key's outcome in one run: output, checks, verdict and what it is compared to."""
 

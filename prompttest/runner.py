@@ -22,7 +22,7 @@ from .throttle import AdaptiveLimit
 ProgressFn = Callable[[int, int], None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Answer:
     """A call's output, or the error that ended it, and what it cost to get."""
 

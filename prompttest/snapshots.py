@@ -35,7 +35,7 @@ PASS, FAIL = "pass", "fail"
 MAX_DISTINCT_OUTPUTS = 5
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Entry:
     """One snapshot entry: the accepted result of `case@target`."""
 

@@ -42,7 +42,7 @@ class Baseline:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     """What this run produced for a key: an output and its check outcomes, or an error."""
 
