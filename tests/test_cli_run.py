@@ -191,12 +191,24 @@ def test_a_planted_api_key_reaches_no_file_the_run_wrote(
     )
     capitals.run("run", "-k", "*france*", "--json", "report.json", capsys=capsys)
     capitals.server.reply = lambda request: Status(400, body={"error": {"message": f"bad key {secret}"}})
-    result = capitals.run("run", "-k", "*japan*", "--json", "report2.json", capsys=capsys)
+    reports = ("--json", "report2.json", "--junit", "r.xml", "--markdown", "r.md", "--html", "r.html")
+    result = capitals.run("run", "-k", "*japan*", *reports, capsys=capsys)
     assert result.code == 3
+    for shape in ("text", "markdown", "json", "html"):  # diff renders outputs and errors again
+        diffed = capitals.run("diff", "--format", shape, "-o", f"diff.{shape}", capsys=capsys)
+        assert diffed.code == 0 and secret not in diffed.out + diffed.err
     assert capitals.server.requests[0].headers["authorization"] == f"Bearer {secret}"
     written = capitals.tree(include_state=True)
     assert any(name.startswith(".prompttest/cache") for name in written)
-    assert {"report.json", "report2.json", "snapshots/capitals.yaml"} <= set(written)
+    assert {
+        "report.json",
+        "report2.json",
+        "r.xml",
+        "r.md",
+        "r.html",
+        "diff.html",
+        "snapshots/capitals.yaml",
+    } <= set(written)
     for name, data in written.items():
         assert secret.encode() not in data, name
     assert secret not in result.out + result.err
