@@ -12,11 +12,21 @@ from typing import Any
 
 import pytest
 from fake_server import FakeServer
+from hypothesis import HealthCheck, settings
 
 from prompttest.cli import main
 
 # litellm must never fetch its price map from the internet, whoever imports it first.
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+# Property-based tests: derandomized, so CI sees the same examples every run.
+FUZZ = settings(
+    max_examples=200,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 # --------------------------------------------------------------------------- fake_server
 

@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 import yaml
 from click.testing import CliRunner
-from conftest import GEO_SUITE, replies
+from conftest import FUZZ, GEO_SUITE, replies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -44,13 +44,6 @@ from prompttest.yamlsource import load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 
-FUZZ = settings(
-    max_examples=200,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 # --------------------------------------------------------------------------- seeds
 

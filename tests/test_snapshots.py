@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from conftest import FUZZ
+from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.errors import SnapshotError
@@ -137,7 +138,7 @@ def _entries(draw: st.DrawFn) -> dict[str, Entry]:
     return found
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, database=None)
+@FUZZ
 @given(entries=_entries(), suite=_texts)
 def test_the_streamed_file_is_the_whole_documents_text(entries: dict[str, Entry], suite: str) -> None:
     assert render_snapshot(suite, entries) == _whole_document(suite, entries)

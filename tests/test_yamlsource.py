@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from conftest import FUZZ
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prompttest import yamlsource
@@ -20,14 +21,6 @@ from prompttest.errors import PromptTestError, SuiteError
 from prompttest.yamlsource import Lines, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
-
-CHECKS = settings(
-    max_examples=300,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-)
 
 
 def composed_whole(text: str, line_depth: int | None = None) -> tuple[Any, Lines]:
@@ -74,7 +67,7 @@ documents = st.recursive(
 )
 
 
-@CHECKS
+@settings(FUZZ, max_examples=300)
 @given(data=documents, flow=st.sampled_from([False, True, None]), width=st.sampled_from([20, 80, 10_000]))
 def test_any_dumped_document_loads_as_when_composed_whole(data: Any, flow: bool | None, width: int) -> None:
     text = yaml.safe_dump(data, default_flow_style=flow, width=width, allow_unicode=True)
@@ -82,7 +75,7 @@ def test_any_dumped_document_loads_as_when_composed_whole(data: Any, flow: bool 
     assert_same_as_composing_whole(text, line_depth=2)
 
 
-@CHECKS
+@settings(FUZZ, max_examples=300)
 @given(text=st.text(alphabet=st.sampled_from(list("ab: -[]{},\n'\"#!&*<|>?x1")), max_size=80))
 def test_any_text_loads_or_fails_as_when_composed_whole(text: str) -> None:
     try:
