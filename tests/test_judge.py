@@ -354,3 +354,19 @@ def test_a_cached_run_with_judged_checks_never_imports_litellm(project: Project,
     assert done.returncode == 1, done.stderr
     assert "0 calls, 7 cached" in done.stdout  # 2 targets, 2 judges, 3 embeddings (reference + 2)
     assert json.loads(out.read_text()) == {"litellm": False}
+
+
+def test_a_suite_level_judge_with_list_params_is_written_out_in_every_entry(
+    project: Project, capsys: Any
+) -> None:
+    # One check in `expect:` grades every case: its params (a list among them) are one object.
+    judge_line = 'api_base: "{api_base}"}\n    cases:'
+    with_params = 'api_base: "{api_base}", params: {stop: ["END"]}}\n    cases:'
+    assert judge_line in SUITE
+    project.suite("geo", SUITE.replace(judge_line, with_params))
+    project.server.reply = grading(TARGETS, judge={"Paris": PASS, "Lima": PASS})
+    assert project.run("run", capsys=capsys).code == 0
+    snapshot = project.snapshot("geo")
+    assert "&id" not in snapshot and "*id" not in snapshot  # each entry reads whole in a PR diff
+    assert snapshot.count("- END") == 2
+    assert project.run("run", "--ci", capsys=capsys).code == 0  # and it reads back unchanged
