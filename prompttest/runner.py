@@ -7,7 +7,6 @@ so a fully cached run never pays for its import.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
@@ -155,16 +154,16 @@ async def _call_all(
     slots = asyncio.Semaphore(max(1, options.concurrency))
     max_cost, redact = options.max_cost, options.redact
     # An in-process model answers one call at a time: more in flight would only queue, and
-    # the queueing would count as latency (and against the timeout).
-    local_slots = {
-        model: asyncio.Semaphore(1)
+    # the queueing would count as latency (and against the timeout). Its calls get one worker.
+    local_models = {
+        model
         for model in {c.model for c in misses.values()}
         if is_local(model) or embeddings_local.is_local_embedding(model)
     }
     targets = _Targets(options.concurrency)
 
     async def one(key: str, call: Call) -> None:
-        async with local_slots.get(call.model) or contextlib.nullcontext(), slots:
+        async with slots:
             target = targets.of(call)
             over_budget = _over_budget(tally, max_cost)
             if target.refused:
@@ -186,7 +185,7 @@ async def _call_all(
     # in-process model's calls have a lane (and a worker) of their own, so that waiting
     # for it never holds a worker the other calls could use.
     def lane_of(call: Call) -> str | None:
-        return call.model if call.model in local_slots else None
+        return call.model if call.model in local_models else None
 
     def lane(model: str | None) -> Iterator[tuple[str, Call]]:
         return ((key, call) for key, call in misses.items() if lane_of(call) == model)

@@ -375,8 +375,8 @@ class _SnapshotDumper(yaml.SafeDumper):
     """Multi-line strings as literal blocks, never an anchor; everything else as PyYAML decides."""
 
     def ignore_aliases(self, data: Any) -> bool:
-        # Two entries whose judges share one params list (a suite-level check) would
-        # otherwise read `stop: &id001` and `stop: *id001`: each entry must read whole.
+        # Entries that share one object (a list in a judge's params, built through the API)
+        # would otherwise read `stop: &id001` and `stop: *id001`: each entry must read whole.
         return True
 
 

@@ -228,3 +228,20 @@ def test_the_regression_example_fails_ci_and_names_the_regressed_keys(
     for case in ("spain", "russia", "greece", "norway"):
         assert f"capitals/{case}@local/gemma-3-270m" in result.out
     assert "expected 'Madrid'" in result.out
+
+
+@pytest.mark.usefixtures("real_model")
+def test_the_in_process_model_gets_one_call_at_a_time_so_queueing_is_not_latency(
+    examples: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prompttest.providers import load_litellm
+
+    load_litellm()  # imported already, so the run's wall time is the calls' time, not the import's
+    done = examples.run("run", "--ci", "--no-cache", "-j", "8", "--json", "r.json", capsys=capsys)
+    assert done.code == 0, done.out + done.err
+    report = json.loads((examples.root / "r.json").read_text())
+    latencies = [r["latency_ms"] for r in report["results"]]
+    assert len(latencies) == 6
+    # Calls that never overlap fit in the run one after another; six calls in flight at once,
+    # queued inside the model, would each count the others' time and add up to several runs.
+    assert sum(latencies) <= report["summary"]["wall_s"] * 1000
