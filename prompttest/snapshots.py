@@ -307,12 +307,15 @@ def _dump_entries(suite: str, ordered: list[Entry], stream: io.StringIO) -> None
 
 
 def _serialize(dumper: _SnapshotDumper, value: Any) -> None:
-    """Represent and emit one value inside the open document, then forget its nodes."""
+    """Represent and emit one value inside the open document, then forget its nodes.
+
+    The serializer keeps every node it met (to find shared ones); the representer keeps
+    nothing, because `ignore_aliases` is always true.
+    """
     node = dumper.represent_data(value)
     dumper.anchor_node(node)
     dumper.serialize_node(node, None, None)
     dumper.serialized_nodes, dumper.anchors = {}, {}
-    dumper.represented_objects, dumper.object_keeper = {}, []
 
 
 def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool:
