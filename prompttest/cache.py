@@ -8,6 +8,7 @@ elsewhere cannot run code here.
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,9 @@ class ResponseCache:
         self.read = read
         self.write = write
         self._store: Any = None
+        # Answers stored through this view carry this tag: a call made twice in one run is
+        # read back the second time, even when the cache is not read (--no-cache).
+        self._run_tag = uuid.uuid4().hex
 
     def _open(self) -> Any:
         if self._store is None:
@@ -42,10 +46,24 @@ class ResponseCache:
         except (ValueError, KeyError, TypeError):
             return None  # an unreadable entry is a miss, not a crash
 
+    def lookup(self, call: Call) -> tuple[Output, bool] | None:
+        """The answer to `call` from the cache, or stored earlier through this view (then
+        with True: not a cache hit, and not marked cached)."""
+        if not self.directory.exists() or not (self.read or self.write):
+            return None
+        raw, tag = self._open().get(call.cache_key(), tag=True)
+        this_run = tag == self._run_tag
+        if raw is None or not (self.read or this_run):
+            return None
+        try:
+            return Output.from_dict(json.loads(raw), cached=not this_run), this_run
+        except (ValueError, KeyError, TypeError):
+            return None  # an unreadable entry is a miss, not a crash
+
     def put(self, call: Call, output: Output) -> None:
         """Store a fresh answer at once, so an interrupted run keeps it."""
         if self.write:
-            self._open().set(call.cache_key(), json.dumps(output.to_dict()))
+            self._open().set(call.cache_key(), json.dumps(output.to_dict()), tag=self._run_tag)
 
     def info(self) -> dict[str, Any]:
         """Where the cache is, how many answers it holds and its size on disk."""

@@ -11,11 +11,12 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from prompttest.errors import SuiteError
+from prompttest.filestamp import stamp
 from prompttest.model import Case, CheckSpec
 from prompttest.suite_schema import validate_case_row
 from prompttest.yamlsource import Lines, load_yaml
@@ -49,7 +50,7 @@ def case_id_text(value: str | float, *, file: str, line: int | None) -> str:
     return text
 
 
-def read_case_file(path: Path, *, suite_file: str, line: int | None) -> tuple[Case, ...]:
+def read_case_file(path: Path, *, suite_file: str, line: int | None) -> CaseFile:
     """Every case in a .csv or .jsonl file; `line` is where the suite names the file."""
     file = str(path)
     if "\0" in file:  # open() would raise ValueError
@@ -61,31 +62,84 @@ def read_case_file(path: Path, *, suite_file: str, line: int | None) -> tuple[Ca
             line=line,
             hint="or list the cases inline under cases:",
         )
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as stream:
-            rows = _csv_rows(stream, file) if path.suffix.lower() == ".csv" else _jsonl_rows(stream, file)
-            cases = tuple(_case(row, file) for row in rows)
-    except FileNotFoundError:
-        raise SuiteError(
-            f"cases file not found: {file}",
-            file=suite_file,
-            line=line,
-            hint="the path in cases: is relative to the suite file",
-        ) from None
-    except UnicodeDecodeError:
-        raise SuiteError("the cases file is not UTF-8 text", file=file, hint="save it as UTF-8") from None
-    except OSError as exc:
-        raise SuiteError(
-            f"cannot read cases file {file}: {exc.strerror or exc}",
-            file=suite_file,
-            line=line,
-        ) from None
-    if not cases:
-        raise SuiteError(f"cases file has no cases: {file}", file=file, line=1)
-    return cases
+    return CaseFile(path, suite_file=suite_file, line=line)
 
 
-def _case(row: _Row, file: str) -> Case:
+class CaseFile(Sequence[Case]):
+    """The cases of a data file, read again each time they are gone through: a suite of
+    10,000 rows holds none of them between runs of its cases.
+
+    The first read (when the suite is loaded) checks every row, so a broken one stops the
+    run before any call; later reads trust the file, unless it changed since: then it is
+    refused rather than read unchecked.
+    """
+
+    def __init__(self, path: Path, *, suite_file: str, line: int | None) -> None:
+        self.path, self.file = path, str(path)
+        self._named_at = (suite_file, line)  # where the suite names the file
+        self._stamp = stamp(path)
+        self._count = sum(1 for _ in self._read(checked=True))
+        if not self._count:
+            raise SuiteError(f"cases file has no cases: {self.file}", file=self.file, line=1)
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Case]:
+        if stamp(self.path) != self._stamp:
+            raise SuiteError(
+                "the cases file changed while prompttest was using it",
+                file=self.file,
+                hint="run again once it is saved",
+            )
+        return self._read(checked=False)
+
+    @overload
+    def __getitem__(self, index: int) -> Case: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> tuple[Case, ...]: ...
+
+    def __getitem__(self, index: int | slice) -> Case | tuple[Case, ...]:
+        cases = tuple(self)  # rare (tests, listings): the file is read whole for it
+        return cases[index]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return tuple(self) == tuple(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"CaseFile({self.file!r}, {self._count} cases)"
+
+    def _read(self, *, checked: bool) -> Iterator[Case]:
+        suite_file, line = self._named_at
+        file = self.file
+        try:
+            with self.path.open(encoding="utf-8-sig", newline="") as stream:
+                csv_file = self.path.suffix.lower() == ".csv"
+                for row in _csv_rows(stream, file) if csv_file else _jsonl_rows(stream, file):
+                    yield _case(row, file, checked=checked)
+        except FileNotFoundError:
+            raise SuiteError(
+                f"cases file not found: {file}",
+                file=suite_file,
+                line=line,
+                hint="the path in cases: is relative to the suite file",
+            ) from None
+        except UnicodeDecodeError:
+            raise SuiteError("the cases file is not UTF-8 text", file=file, hint="save it as UTF-8") from None
+        except OSError as exc:
+            raise SuiteError(
+                f"cannot read cases file {file}: {exc.strerror or exc}",
+                file=suite_file,
+                line=line,
+            ) from None
+
+
+def _case(row: _Row, file: str, *, checked: bool = True) -> Case:
     number, line, fields, check_lines = row
     fields = dict(fields)
     case_id = fields.pop("id", None)
@@ -101,7 +155,8 @@ def _case(row: _Row, file: str) -> Case:
         "vars": fields,
         "expect": expect if expect is not None else [],
     }
-    validate_case_row(data, label=f"row {number}", file=file, line=line)
+    if checked:
+        validate_case_row(data, label=f"row {number}", file=file, line=line)
     return Case(
         id=case_id_text(case_id, file=file, line=line),
         vars=fields,

@@ -6,7 +6,7 @@ check value is a suite error before anything is called.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prompttest.errors import SuiteError
@@ -24,7 +24,20 @@ def expand(
     default_target: Target,
     repeat: int | None = None,
 ) -> list[Job]:
-    """One Job per case x target, in case order then target order.
+    """Every job of the suite (see iter_jobs)."""
+    return list(
+        iter_jobs(suite, targets_override=targets_override, default_target=default_target, repeat=repeat)
+    )
+
+
+def iter_jobs(
+    suite: Suite,
+    *,
+    targets_override: Sequence[Target] | None = None,
+    default_target: Target,
+    repeat: int | None = None,
+) -> Iterator[Job]:
+    """One Job per case x target, in case order then target order, made as they are asked for.
 
     `targets_override` (from --model) replaces the suite's targets; `default_target`
     is used when the suite names none. Params merge suite < target < case. Samples per
@@ -34,7 +47,6 @@ def expand(
     for target in targets_override or suite.targets or [default_target]:
         if all(target.id != seen.id for seen in targets):  # `-m x -m x` runs x once
             targets.append(target)
-    jobs: list[Job] = []
     for case in suite.cases:
         messages, checks = render_case(suite, case)
         for target in targets:
@@ -44,22 +56,19 @@ def expand(
                 params={**suite.params, **target.params, **case.params},
                 api_base=target.api_base,
             )
-            jobs.append(
-                Job(
-                    suite=suite.name,
-                    case=case.id,
-                    target=target.id,
-                    call=call,
-                    checks=checks,
-                    vars=case.vars,
-                    suite_path=suite.path,
-                    case_file=case.file,
-                    case_line=case.line,
-                    samples=repeat or case.repeat or suite.repeat or 1,
-                    pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
-                )
+            yield Job(
+                suite=suite.name,
+                case=case.id,
+                target=target.id,
+                call=call,
+                checks=checks,
+                vars=case.vars,
+                suite_path=suite.path,
+                case_file=case.file,
+                case_line=case.line,
+                samples=repeat or case.repeat or suite.repeat or 1,
+                pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
             )
-    return jobs
 
 
 def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:
@@ -105,13 +114,15 @@ def _label(name: str, value: Any, nth: int) -> str | None:
 
 def vet_cases(suite: Suite) -> None:
     """Render every case and let the check registry vet every rendered check value."""
-    rendered = [(case, render_case(suite, case)[1]) for case in suite.cases]
     try:
         from prompttest.checks import prepare_check
     except ImportError:  # the registry is optional while the package is assembled
         return
     vetted: dict[tuple[str, str], str | None] = {}  # suite checks repeat in every case
-    for case, checks in rendered:
+    for case in suite.cases:  # one at a time: a 10,000-row cases file is never held rendered
+        checks = render_case(suite, case)[1]
+        if len(vetted) > 4096:  # values rendered from each case's variables never repeat
+            vetted.clear()
         files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
         labels: dict[str, int | None] = {}
         for check, file in zip(checks, files, strict=False):

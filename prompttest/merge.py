@@ -223,7 +223,10 @@ def _judge_whole(
     results = sorted(results, key=lambda result: order[result.key])
     if not the_plan.complete:  # -k or -m: like a full run with them, nothing can be called obsolete
         return results, "", False
-    return results + obsolete_entries(the_plan, baselines), "", True
+    produced: dict[str, set[str]] = {suite.name: set() for suite in the_plan.suites}
+    for job in the_plan.jobs:
+        produced[job.suite].add(f"{job.case}@{job.target}")
+    return results + obsolete_entries(the_plan.suites, baselines, produced), "", True
 
 
 def _merged_options(records: Sequence[RunRecord]) -> dict[str, Any]:

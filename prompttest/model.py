@@ -83,7 +83,7 @@ class Suite:
     name: str
     path: str
     targets: tuple[Target, ...]
-    cases: tuple[Case, ...]
+    cases: Sequence[Case]  # a tuple, or a CaseFile: read from its file as it is gone through
     description: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     system: str | None = None

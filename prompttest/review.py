@@ -66,7 +66,7 @@ def pending_changes(
     skip = set(rejected)
     on_disk: dict[str, dict[str, Entry]] = {}
     changes = []
-    for result in sorted_results(list(record.results)):
+    for result in sorted_results(record.results):
         if result.error is not None or result.key in skip or not key_matches(result.key, patterns):
             continue
         if result.suite not in on_disk:

@@ -7,9 +7,10 @@ so a fully cached run never pays for its import.
 from __future__ import annotations
 
 import asyncio
-from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from . import embeddings_local
 from .cache import ResponseCache
@@ -19,6 +20,7 @@ from .providers import ProviderError, RetryPolicy, close_clients, complete
 from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,9 @@ class Answer:
     output: Output | None
     error: str | None = None
     attempts: int = 0
+    # Another key's call brought it (the same call, in flight or earlier in this run):
+    # its cost is that key's to pay.
+    reused: bool = False
 
 
 @dataclass
@@ -53,47 +58,57 @@ class CallOptions:
     max_cost: float | None = None  # USD for the whole run, shared by every phase
 
 
-def answer_calls(
-    calls: Iterable[Call],
+def answer_stream(
+    items: Iterable[T],
     *,
+    calls: Callable[[T], Sequence[Call]],
+    follow_up: Callable[[T, Mapping[str, Answer]], Sequence[Call]],
+    done: Callable[[T, Mapping[str, Answer]], None],
+    total: int,
     cache: ResponseCache,
     options: CallOptions,
-    tally: Tally | None = None,
     on_progress: ProgressFn | None = None,
-) -> tuple[dict[str, Answer], Tally]:
-    """Answers by cache key. Identical calls (same cache key) are made once.
+) -> Tally:
+    """Answer each item's calls, then its follow-up calls (judges), then hand it to `done`.
 
-    With `max_cost`, no new call starts once the spend (counted in `tally`, which later
-    phases share) reaches it: calls already in flight finish, so the overshoot is at most
-    `concurrency` calls; the rest are budget errors.
+    Items are taken from `items` as workers free up and handed to `done` as soon as their
+    answers are in, so a run holds the items in flight, never all of them: memory stays
+    flat however many keys a run has. `total` is how many calls the items make (for the
+    progress line); follow-up calls are added to it as they appear.
+
+    Identical calls (same cache key) are made once: a call in flight is waited for, one
+    answered earlier in this run is read back from the cache (even with read=False).
+    With `max_cost`, no new call starts once the spend reaches it: calls already in
+    flight finish, so the overshoot is at most `concurrency` calls; the rest are budget
+    errors.
     """
-    unique: dict[str, Call] = {}
-    for call in calls:
-        unique.setdefault(call.cache_key(), call)
-    answers: dict[str, Answer] = {}
-    tally = tally or Tally()
-    misses: dict[str, Call] = {}
-    for key, call in unique.items():
-        cached = cache.get(call)
-        if cached is not None:
-            answers[key] = Answer(cached)
-            tally.cache_hits += 1
-        elif options.offline:
-            answers[key] = Answer(None, error=_offline_miss(call))
-        else:
-            misses[key] = call
-    # A model that cannot run here stops the run before any call, with the fix.
-    for model, kind in sorted({(c.model, c.kind) for c in misses.values()}):
-        if kind != "embedding":
-            check_available(model)
-        elif is_local(model):
-            embeddings_local.check_available(model)
-    progress = _Progress(len(unique), len(answers), on_progress)
-    if misses:
-        asyncio.run(
-            _call_all(misses, answers=answers, tally=tally, cache=cache, options=options, progress=progress)
-        )
-    return answers, tally
+    tally = Tally()
+    progress = _Progress(total, 0, on_progress)
+    asker = _Asker(cache=cache, options=options, tally=tally, progress=progress)
+
+    async def worker(shared: Iterator[T]) -> None:
+        for item in shared:  # a shared iterator: each item goes to one worker
+            answers = await asker.answer_all(calls(item))
+            more = follow_up(item, answers)
+            if more:
+                progress.total += len(more)
+                answers = {**answers, **await asker.answer_all(more)}
+            done(item, answers)
+
+    async def main() -> None:
+        shared = iter(items)
+        try:
+            await asyncio.gather(*(worker(shared) for _ in range(max(1, options.concurrency))))
+        finally:
+            await close_clients()  # litellm keeps an HTTP session per event loop: each run has its own
+            tally.throttled |= {
+                model: target.limit.lowest
+                for (model, _), target in asker.targets.by_key.items()
+                if target.limit.cuts
+            }
+
+    asyncio.run(main())
+    return tally
 
 
 class _Progress:
@@ -104,7 +119,7 @@ class _Progress:
     def tick(self, n: int = 1) -> None:
         self.done += n
         if self.report is not None:
-            self.report(self.done, self.total)
+            self.report(self.done, max(self.total, self.done))
 
 
 def _offline_miss(call: Call) -> str:
@@ -114,6 +129,9 @@ def _offline_miss(call: Call) -> str:
         f"(prompt {str(first)[:60]!r}); run once without --offline to fill the cache"
     )
 
+
+# How many answers a run keeps at hand for keys that share a call (see _Asker.recent).
+RECENT_ANSWERS = 1024
 
 # After this many calls in a row to one target fail for good (each after its retries), the
 # target is taken as down: the rest of its calls are not sent (the breaker opens).
@@ -141,67 +159,127 @@ class _Targets:
         return self.by_key[key]
 
 
-async def _call_all(
-    misses: dict[str, Call],
-    *,
-    answers: dict[str, Answer],
-    tally: Tally,
-    cache: ResponseCache,
-    options: CallOptions,
-    progress: _Progress,
-) -> None:
-    policy = RetryPolicy(timeout_s=options.timeout_s, max_attempts=options.max_attempts)
-    slots = asyncio.Semaphore(max(1, options.concurrency))
-    max_cost, redact = options.max_cost, options.redact
-    # An in-process model answers one call at a time: more in flight would only queue, and
-    # the queueing would count as latency (and against the timeout). Its calls get one worker.
-    local_models = {
-        model
-        for model in {c.model for c in misses.values()}
-        if is_local(model) or embeddings_local.is_local_embedding(model)
-    }
-    targets = _Targets(options.concurrency)
+class _Asker:
+    """Answers one call at a time, from the cache or its provider, within the run's limits.
 
-    async def one(key: str, call: Call) -> None:
-        async with slots:
-            target = targets.of(call)
-            over_budget = _over_budget(tally, max_cost)
-            if target.refused:
-                answers[key] = Answer(None, error=f"not called: {target.refused}")
-            elif over_budget:
-                answers[key] = Answer(None, error=over_budget)
+    At most `concurrency` provider calls are in flight. An in-process model answers one
+    call at a time: more in flight would only queue, and the queueing would count as
+    latency (and against the timeout), so each such model has a lane of one.
+    """
+
+    def __init__(
+        self, *, cache: ResponseCache, options: CallOptions, tally: Tally, progress: _Progress
+    ) -> None:
+        self.cache, self.options, self.tally, self.progress = cache, options, tally, progress
+        self.policy = RetryPolicy(timeout_s=options.timeout_s, max_attempts=options.max_attempts)
+        self.targets = _Targets(options.concurrency)
+        self.slots = asyncio.Semaphore(max(1, options.concurrency))
+        self.local_lanes: dict[str, asyncio.Semaphore] = {}
+        self.in_flight: dict[str, asyncio.Future[Answer]] = {}
+        # The last answers, by cache key: a call many keys share (a `similar:` check's
+        # reference text) is read once, and counted once as a cache hit. Bounded, so
+        # memory stays flat; an answer that fell out is read back from the cache.
+        self.recent: OrderedDict[str, Answer] = OrderedDict()
+        self.ready: dict[tuple[str, str], asyncio.Future[None]] = {}
+
+    async def answer_all(self, calls: Sequence[Call]) -> dict[str, Answer]:
+        answers: dict[str, Answer] = {}
+        asked: list[tuple[str, Call]] = []
+        for call in calls:
+            key = call.cache_key()
+            # Most answers of a rerun are at hand: no task, no await.
+            answer = self.at_hand(key, call)
+            if answer is None:
+                asked.append((key, call))
             else:
-                answers[key] = await _call_one(call, policy, cache, tally, redact, target)
-                if max_cost is not None and answers[key].output is not None:
-                    _spend(tally, call, answers[key])
-        progress.tick()
+                answers[key] = self.remember(key, answer)
+        if len(asked) == 1:
+            key, call = asked[0]
+            answers[key] = self.remember(key, await self.answer(key, call))
+        elif asked:
+            got = await asyncio.gather(*(self.answer(key, call) for key, call in asked))
+            answers |= {key: self.remember(key, answer) for (key, _), answer in zip(asked, got, strict=True)}
+        return answers
 
-    async def worker(lane: Iterator[tuple[str, Call]]) -> None:
-        for key, call in lane:  # a shared iterator: each call goes to one worker
-            await one(key, call)
+    def remember(self, key: str, answer: Answer) -> Answer:
+        self.recent[key] = answer
+        self.recent.move_to_end(key)
+        if len(self.recent) > RECENT_ANSWERS:
+            self.recent.popitem(last=False)
+        self.progress.tick()
+        return answer
 
-    # A fixed pool of workers per lane, not a task per call: 10,000 calls made at once
-    # would hold 10,000 coroutines and tasks (~1 KB each) until the last one ends. An
-    # in-process model's calls have a lane (and a worker) of their own, so that waiting
-    # for it never holds a worker the other calls could use.
-    def lane_of(call: Call) -> str | None:
-        return call.model if call.model in local_models else None
+    def at_hand(self, key: str, call: Call) -> Answer | None:
+        """The answer this run has already, else the cache's; else None (it must be asked)."""
+        if key in self.recent:
+            return replace(self.recent[key], reused=True)
+        if key in self.in_flight:
+            return None
+        found = self.cache.lookup(call)
+        if found is not None:
+            output, earlier_this_run = found
+            if not earlier_this_run:
+                self.tally.cache_hits += 1
+            return Answer(output, reused=earlier_this_run)
+        if self.options.offline:
+            return Answer(None, error=_offline_miss(call))
+        return None
 
-    def lane(model: str | None) -> Iterator[tuple[str, Call]]:
-        return ((key, call) for key, call in misses.items() if lane_of(call) == model)
+    async def answer(self, key: str, call: Call) -> Answer:
+        """The answer of a call that is in flight, or else of its provider."""
+        pending = self.in_flight.get(key)
+        if pending is not None:
+            return replace(await asyncio.shield(pending), reused=True)
+        return await self.new(key, call)
 
-    workers = []
-    for model, size in Counter(lane_of(call) for call in misses.values()).items():
-        count = 1 if model is not None else min(max(1, options.concurrency), size)
-        shared = lane(model)
-        workers += [worker(shared) for _ in range(count)]
-    try:
-        await asyncio.gather(*workers)
-    finally:
-        await close_clients()  # litellm keeps an HTTP session per event loop: each run has its own
-        tally.throttled |= {
-            model: target.limit.lowest for (model, _), target in targets.by_key.items() if target.limit.cuts
-        }
+    async def new(self, key: str, call: Call) -> Answer:
+        """Ask the call's provider."""
+        future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self.in_flight[key] = future
+        try:
+            await self.make_ready(call)
+            async with self.lane(call):
+                answer = await self.fetch(call)
+            future.set_result(answer)
+        except BaseException as error:
+            if isinstance(error, asyncio.CancelledError):
+                future.cancel()
+            else:
+                future.set_exception(error)
+                future.exception()  # retrieved: a run that stops here logs no "never retrieved"
+            raise
+        finally:
+            del self.in_flight[key]
+        return answer
+
+    async def make_ready(self, call: Call) -> None:
+        """A model that cannot run here stops the run before its first call, with the fix."""
+        model = (call.model, call.kind)
+        if model not in self.ready:
+            check = embeddings_local.check_available if call.kind == "embedding" else check_available
+            needed = call.kind != "embedding" or is_local(call.model)
+            # Loading an in-process model takes seconds: not on the event loop.
+            self.ready[model] = asyncio.ensure_future(
+                asyncio.to_thread(check, call.model) if needed else asyncio.sleep(0)
+            )
+        await asyncio.shield(self.ready[model])
+
+    def lane(self, call: Call) -> asyncio.Semaphore:
+        if is_local(call.model) or embeddings_local.is_local_embedding(call.model):
+            return self.local_lanes.setdefault(call.model, asyncio.Semaphore(1))
+        return self.slots
+
+    async def fetch(self, call: Call) -> Answer:
+        target = self.targets.of(call)
+        over_budget = _over_budget(self.tally, self.options.max_cost)
+        if target.refused:
+            return Answer(None, error=f"not called: {target.refused}")
+        if over_budget:
+            return Answer(None, error=over_budget)
+        answer = await _call_one(call, self.policy, self.cache, self.tally, self.options.redact, target)
+        if self.options.max_cost is not None and answer.output is not None:
+            _spend(self.tally, call, answer)
+        return answer
 
 
 def _over_budget(tally: Tally, max_cost: float | None) -> str | None:

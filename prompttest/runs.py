@@ -5,8 +5,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,8 @@ class RunRecord:
     id: str
     started_at: str
     wall_s: float
-    results: tuple[Result, ...]
+    # A tuple, or for a run just made a ResultSpool: read from disk as it is gone through.
+    results: Sequence[Result]
     ci: bool = False
     update: bool = False
     calls: int = 0  # provider requests sent, retries included
@@ -35,28 +37,52 @@ class RunRecord:
 
     def counts(self) -> dict[str, int]:
         """How many keys got each verdict (every verdict listed, zeros included)."""
-        counted = Counter(result.verdict for result in self.results)
-        return {verdict.value: counted.get(verdict, 0) for verdict in Verdict}
+        return dict(self._totals["verdicts"])
 
     def summary(self) -> dict[str, Any]:
-        fresh = [r for r in self.results if r.output is not None]
-        costs = [r.cost_usd for r in fresh if not r.cached]
-        known = [c for c in costs if c is not None]
+        totals = self._totals
         return {
-            "keys": len(self.results),
-            "verdicts": self.counts(),
-            "passed": sum(1 for r in self.results if r.passed and r.verdict is not Verdict.OBSOLETE),
-            "tokens": {
-                "prompt": sum(r.prompt_tokens or 0 for r in fresh),
-                "completion": sum(r.completion_tokens or 0 for r in fresh),
-            },
+            "keys": totals["keys"],
+            "verdicts": dict(totals["verdicts"]),
+            "passed": totals["passed"],
+            "tokens": dict(totals["tokens"]),
             # Spend of this run (cache hits cost nothing); None when any price is unknown.
-            "cost_usd": round(sum(known), 6) if len(known) == len(costs) else None,
+            "cost_usd": totals["cost_usd"],
             # What the judged checks' own calls cost (judges, embeddings), apart.
-            "judge_cost_usd": _judging_cost(self.results),
+            "judge_cost_usd": totals["judge_cost_usd"],
             "calls": self.calls,
             "cache_hits": self.cache_hits,
             "wall_s": round(self.wall_s, 3),
+        }
+
+    @cached_property
+    def _totals(self) -> dict[str, Any]:
+        """The summary's sums, in one pass over the results (which may be read from disk)."""
+        verdicts = Counter[Verdict]()
+        keys = passed = prompt = completion = 0
+        cost: float | None = 0.0
+        judge_cost: float | None = 0.0
+        for result in self.results:
+            keys += 1
+            verdicts[result.verdict] += 1
+            passed += result.passed and result.verdict is not Verdict.OBSOLETE
+            if result.judge_cost_usd is None or judge_cost is None:
+                judge_cost = None
+            else:
+                judge_cost += result.judge_cost_usd
+            if result.output is None:
+                continue
+            prompt += result.prompt_tokens or 0
+            completion += result.completion_tokens or 0
+            if not result.cached:
+                cost = None if cost is None or result.cost_usd is None else cost + result.cost_usd
+        return {
+            "keys": keys,
+            "verdicts": {verdict.value: verdicts.get(verdict, 0) for verdict in Verdict},
+            "passed": passed,
+            "tokens": {"prompt": prompt, "completion": completion},
+            "cost_usd": None if cost is None else round(cost, 6),
+            "judge_cost_usd": None if judge_cost is None else round(judge_cost, 6),
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -183,11 +209,6 @@ def _checked(record: RunRecord) -> RunRecord:
             if check.samples is not None and not all(0 <= k <= n for k, n in counts):
                 raise ValueError(f"{where}.checks: pass counts must be 0 <= passed <= samples")
     return record
-
-
-def _judging_cost(results: tuple[Result, ...]) -> float | None:
-    costs = [r.judge_cost_usd for r in results]
-    return None if any(c is None for c in costs) else round(sum(c for c in costs if c is not None), 6)
 
 
 def _check_fields(item: object, fields: dict[str, tuple[type, ...]], where: str) -> None:

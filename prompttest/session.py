@@ -8,16 +8,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from functools import partial
+from functools import cached_property, partial
 from pathlib import Path
 
 from .cache import ResponseCache
 from .checks import Defaults, calls_for, resolve_check, run_check
 from .config import Project, read_pyproject
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
+from .jobs import iter_jobs
 from .locking import snapshot_lock
 from .model import (
     Call,
@@ -32,16 +33,17 @@ from .model import (
     Verdict,
     key_matches,
 )
-from .runner import Answer, CallOptions, ProgressFn, answer_calls
+from .runner import Answer, CallOptions, ProgressFn, answer_stream
 from .runs import RunRecord, write_run
 from .safety import check_endpoint_settings, check_settings, check_suites
 from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sampled
 from .secrets import Redactor
 from .shards import Shard
 from .similarity import classify_change
-from .snapshots import Entry, entry_from, read_snapshot, rebase, snapshot_path, write_snapshot
+from .snapshots import Entry, entry_from, snapshot_path, write_entries
+from .spool import EntrySpool, ResultSpool
 from .stats import DEFAULT_ALPHA
-from .suite import expand, load_suites
+from .suite import load_suites
 from .verdicts import Baseline, Outcome, decide, flags, is_failure
 
 
@@ -72,11 +74,23 @@ class RunOptions:
 
 @dataclass(frozen=True)
 class Plan:
-    """The suites and the jobs a run would make, and whether it covers whole suites."""
+    """The suites a run loads, the jobs they make, and whether it covers whole suites.
+
+    Jobs are made anew each time they are gone through (`iter_jobs`), so a run never
+    holds all of them; `jobs` keeps them, for the commands that list them.
+    """
 
     suites: tuple[Suite, ...]
-    jobs: tuple[Job, ...]
     complete: bool  # no filter, shard or model override: obsolete entries can be told
+    make_jobs: Callable[[], Iterator[Job]] = field(repr=False, compare=False)
+    calls: int = 0  # the calls its jobs make (samples included), once checks were resolved
+
+    def iter_jobs(self) -> Iterator[Job]:
+        return self.make_jobs()
+
+    @cached_property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(self.make_jobs())
 
 
 @dataclass
@@ -114,15 +128,20 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     )
     default = Target(id=project.settings.target, model=project.settings.target)
     defaults = _check_defaults(project) if resolve else None
-    jobs = [
-        _resolve_checks(job, defaults) if defaults else job
-        for suite in suites
-        for job in expand(suite, targets_override=override, default_target=default, repeat=options.repeat)
-        if key_matches(job.key, options.filters) and _selected(job.key, options)
-    ]
+
+    def make_jobs() -> Iterator[Job]:
+        for suite in suites:
+            for job in iter_jobs(
+                suite, targets_override=override, default_target=default, repeat=options.repeat
+            ):
+                if key_matches(job.key, options.filters) and _selected(job.key, options):
+                    yield _resolve_checks(job, defaults) if defaults else job
+
+    # Resolving every job's checks now is what stops a broken one before any call.
+    calls = sum(job.samples for job in make_jobs()) if resolve else 0
     # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
     complete = not options.filters and override is None and options.shard is None and options.keys is None
-    return Plan(suites=tuple(suites), jobs=tuple(jobs), complete=complete)
+    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls)
 
 
 def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None) -> RunOutcome:
@@ -130,10 +149,9 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     started = time.time()
     the_plan = plan(project, options)
     # Read every snapshot before calling anything: a broken one must stop the run early.
-    baselines = {
-        suite.name: read_snapshot(snapshot_path(project.snapshots_dir, suite.name))
-        for suite in the_plan.suites
-    }
+    baselines = EntrySpool()
+    for suite in the_plan.suites:
+        baselines.load(suite.name, snapshot_path(project.snapshots_dir, suite.name))
     settings = project.settings
     call_options = CallOptions(
         concurrency=options.concurrency or settings.concurrency,
@@ -144,49 +162,28 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         max_cost=options.max_cost,
     )
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
+    keys = _KeyResults(the_plan, baselines, alpha=options.alpha)
     try:
-        calls = (call for job in the_plan.jobs for call in job.calls())
-        answers, tally = answer_calls(calls, cache=cache, options=call_options, on_progress=on_progress)
-        # Judged checks grade the outputs with calls of their own (judges, embeddings): the
-        # same cache, retries and budget as the suite's calls.
-        graded = [_judged_calls(job, answers) for job in the_plan.jobs]
-        if any(graded):
-            more, tally = answer_calls(
-                (call for calls in graded for call in calls),
-                cache=cache,
-                options=call_options,
-                tally=tally,
-                on_progress=on_progress,
-            )
-            answers = {**answers, **more}
+        tally = answer_stream(
+            enumerate(the_plan.iter_jobs()),
+            calls=lambda item: item[1].calls(),
+            # Judged checks grade the outputs with calls of their own (judges, embeddings):
+            # the same cache, retries and budget as the suite's calls.
+            follow_up=lambda item, answers: _judged_calls(item[1], answers),
+            done=keys.decide,
+            total=the_plan.calls,
+            cache=cache,
+            options=call_options,
+            on_progress=on_progress,
+        )
     finally:
         cache.close()
-    context = partial(_context, answer_for=_answer_lookup(answers))
-    entries = [baselines[job.suite].get(_entry_name(job)) for job in the_plan.jobs]
-    results = [
-        replace(
-            _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context),
-            judge_cost_usd=judge_cost,
-        )
-        for job, entry, judge_cost in zip(
-            the_plan.jobs, entries, _judging_costs(graded, answers), strict=True
-        )
-    ]
-    sampled = [
-        is_sampled(job, e.baseline() if e else None) for job, e in zip(the_plan.jobs, entries, strict=True)
-    ]
-    if any(sampled):
-        results = judge_sampled(
-            results, [e.baseline() if e else None for e in entries], sampled, alpha=options.alpha
-        )
-    results = [_describe_change(result) for result in results]
-    if the_plan.complete:
-        results += obsolete_entries(the_plan, baselines)
+    results = keys.finish()
     record = RunRecord(
         id=_run_id(started),
         started_at=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
         wall_s=time.time() - started,
-        results=tuple(results),
+        results=results,
         ci=options.ci,
         update=options.update,
         calls=tally.calls,
@@ -197,6 +194,7 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     if not options.ci:
         with snapshot_lock(project.root / settings.state):  # one writer of snapshots at a time
             written = _write_snapshots(project, the_plan, record, baselines, update=options.update)
+    baselines.close()
     record_path = write_run(project.runs_dir, record)
     notes = [
         f"{model} answered 429 (rate limited): calls in flight went down to {lowest} "
@@ -257,23 +255,17 @@ def _judged_calls(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
     return calls
 
 
-def _judging_costs(graded: Sequence[Sequence[Call]], answers: Mapping[str, Answer]) -> list[float | None]:
-    """What each key's judged calls cost this run (cache hits are free; None: a price is
-    unknown). A call two keys share is paid once, by the first."""
-    paid: set[str] = set()
-    costs: list[float | None] = []
-    for calls in graded:
-        total: float | None = 0.0
-        for call in calls:
-            key = call.cache_key()
-            answer = answers.get(key)
-            if key in paid or answer is None or answer.output is None or answer.output.cached:
-                continue
-            paid.add(key)
-            cost = answer.output.cost_usd
-            total = None if total is None or cost is None else total + cost
-        costs.append(total)
-    return costs
+def _judging_cost(job: Job, answers: Mapping[str, Answer]) -> float | None:
+    """What the key's judged calls cost this run (cache hits are free; None: a price is
+    unknown). A call two keys share is paid once, by the key whose call brought it."""
+    own = {call.cache_key() for call in job.calls()}
+    total: float | None = 0.0
+    for key, answer in answers.items():
+        if key in own or answer.reused or answer.output is None or answer.output.cached:
+            continue
+        cost = answer.output.cost_usd
+        total = None if total is None or cost is None else total + cost
+    return total
 
 
 def _answer_lookup(answers: Mapping[str, Answer]) -> Callable[[Call], Output]:
@@ -388,56 +380,107 @@ def _outcomes(checks: Sequence[CheckResult]) -> dict[str, bool]:
     return {check.label: check.passed for check in checks}
 
 
-def obsolete_entries(the_plan: Plan, baselines: Mapping[str, Mapping[str, Entry]]) -> list[Result]:
-    """Snapshot entries that no key of the plan produces any more (a complete plan only)."""
-    live = {(job.suite, _entry_name(job)) for job in the_plan.jobs}
-    found = []
-    for suite in the_plan.suites:
-        for name, entry in sorted(baselines[suite.name].items()):
-            if (suite.name, name) not in live:
-                found.append(
-                    Result(
-                        suite=suite.name,
-                        case=entry.case,
-                        target=entry.target,
-                        model=entry.model,
-                        verdict=Verdict.OBSOLETE,
-                        output=None,
-                        snapshot_output=entry.output,
-                        snapshot_checks=dict(entry.checks),
-                        suite_path=suite.path,
-                    )
-                )
-    return found
+class _KeyResults:
+    """Each key's result, decided the moment its answers are in, kept in a spool on disk."""
+
+    def __init__(self, the_plan: Plan, baselines: EntrySpool, *, alpha: float) -> None:
+        self.plan, self.baselines, self.alpha = the_plan, baselines, alpha
+        self.spool = ResultSpool()
+        self.count = 0
+        # Sampled keys wait for the run's end: their tests are adjusted together.
+        self.sampled: list[tuple[int, Result, Baseline | None]] = []
+
+    def decide(self, item: tuple[int, Job], answers: Mapping[str, Answer]) -> None:
+        position, job = item
+        name = _entry_name(job)
+        entry = self.baselines.get(job.suite, name)
+        if entry is not None:
+            self.baselines.produced(job.suite, name)
+        context = partial(_context, answer_for=_answer_lookup(answers))
+        result = _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context)
+        result = replace(result, judge_cost_usd=_judging_cost(job, answers))
+        baseline = entry.baseline() if entry else None
+        if is_sampled(job, baseline):
+            self.sampled.append((position, result, baseline))
+        else:
+            self.keep(position, _describe_change(result))
+
+    def keep(self, position: int, result: Result) -> None:
+        self.spool.add(position, result)
+        self.count = max(self.count, position + 1)
+
+    def finish(self) -> ResultSpool:
+        """The spool, with the sampled keys' verdicts and (for a complete plan) obsolete entries."""
+        if self.sampled:
+            positions, results, baselines = zip(*self.sampled, strict=True)
+            judged = judge_sampled(results, baselines, [True] * len(results), alpha=self.alpha)
+            for position, result in zip(positions, judged, strict=True):
+                self.keep(position, _describe_change(result))
+            self.sampled = []
+        if self.plan.complete:
+            for suite in self.plan.suites:
+                for entry in self.baselines.unproduced(suite.name):
+                    self.keep(self.count, _obsolete(suite, entry))
+        return self.spool
+
+
+def obsolete_entries(
+    suites: Sequence[Suite],
+    baselines: Mapping[str, Mapping[str, Entry]],
+    produced: Mapping[str, Container[str]],
+) -> list[Result]:
+    """Snapshot entries that no key of a complete plan produces any more."""
+    return [
+        _obsolete(suite, entry)
+        for suite in suites
+        for name, entry in sorted(baselines[suite.name].items())
+        if name not in produced[suite.name]
+    ]
+
+
+def _obsolete(suite: Suite, entry: Entry) -> Result:
+    return Result(
+        suite=suite.name,
+        case=entry.case,
+        target=entry.target,
+        model=entry.model,
+        verdict=Verdict.OBSOLETE,
+        output=None,
+        snapshot_output=entry.output,
+        snapshot_checks=dict(entry.checks),
+        suite_path=suite.path,
+    )
 
 
 def _write_snapshots(
     project: Project,
     the_plan: Plan,
     record: RunRecord,
-    baselines: dict[str, dict[str, Entry]],
+    baselines: EntrySpool,
     *,
     update: bool,
 ) -> list[Path]:
     """New keys are always written locally; everything else only with --update."""
+    suites = {suite.name for suite in the_plan.suites}
+    for result in record.results:  # one pass, whatever the number of suites
+        if result.suite not in suites or result.error is not None:
+            continue
+        name = f"{result.case}@{result.target}"
+        if result.verdict is Verdict.OBSOLETE:
+            if update:
+                baselines.change(result.suite, name, None)
+        elif result.verdict is Verdict.NEW:  # nothing to compare with
+            baselines.change(result.suite, name, entry_from(result, known_failing=result.known_failing))
+        elif update:
+            entry = entry_from(result, known_failing=result.known_failing)
+            if entry != baselines.get(result.suite, name):
+                baselines.change(result.suite, name, entry)
     written = []
     for suite in the_plan.suites:
-        entries = dict(baselines[suite.name])
-        for result in record.results:
-            if result.suite != suite.name or result.error is not None:
-                continue
-            name = f"{result.case}@{result.target}"
-            if result.verdict is Verdict.OBSOLETE:
-                if update:
-                    entries.pop(name, None)
-            elif update or result.verdict is Verdict.NEW:
-                entries[name] = entry_from(result, known_failing=result.known_failing)
-        if entries == baselines[suite.name]:
+        if not baselines.changed(suite.name):
             continue  # nothing accepted: re-rendering thousands of entries to compare bytes costs seconds
         path = snapshot_path(project.snapshots_dir, suite.name)
-        # Another run may have written the file since this one read it: keep its entries.
-        entries = rebase(read_snapshot(path), before=baselines[suite.name], after=entries)
-        if write_snapshot(path, suite.name, entries):
+        if write_entries(path, suite.name, baselines.merged(suite.name, path)):
             written.append(path)
     return written
 

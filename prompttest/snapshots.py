@@ -8,21 +8,23 @@ touched.
 
 from __future__ import annotations
 
+import filecmp
 import io
+import itertools
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
 from .errors import SnapshotError
 from .model import Result
 from .verdicts import Baseline
-from .yamlsource import load_yaml
+from .yamlsource import load_yaml, stream_yaml_file
 
 HEADER = (
     "# prompttest snapshot: the accepted outputs of suite '{suite}'.\n"
@@ -126,39 +128,78 @@ def snapshot_path(snapshots_dir: Path, suite: str) -> Path:
 
 def read_snapshot(path: Path) -> dict[str, Entry]:
     """The entries of one snapshot file, by `case@target`; {} when there is none."""
+    entries: dict[str, Entry] = {}
+    lines: dict[str, int | None] = {}
+
+    def add(entry: Entry, line: int | None) -> None:
+        if entry.name in entries:
+            raise duplicate_entry(entry.name, first=lines[entry.name], file=str(path), line=line)
+        entries[entry.name], lines[entry.name] = entry, line
+
+    scan_snapshot(path, add)
+    return entries
+
+
+def scan_snapshot(path: Path, add: Callable[[Entry, int | None], None]) -> None:
+    """Hand each entry of one snapshot file to `add` (with its line), in file order, as it is
+    read: the file is read as a stream, so a snapshot of 10,000 entries is never held whole.
+    `add` refuses duplicate names (it is the one that remembers them). No file: no entries."""
     if not path.exists():
-        return {}
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SnapshotError(f"cannot read snapshot: {exc}", file=str(path)) from None
-    return parse_snapshot(text, file=str(path))
+        return
+    file = str(path)
+    _refuse_merge_conflict_in(path)
+    hint = _BROKEN_HINT
+
+    def entry(name: str, raw: Any, line: int) -> None:
+        add(_entry(str(name), raw, file=file, line=line, hint=hint), line)
+
+    data, _ = stream_yaml_file(path, error=SnapshotError, items_at=("results",), sink=entry)
+    _check_top(data, file=file)
 
 
-def parse_snapshot(text: str, *, file: str) -> dict[str, Entry]:
-    """The entries of a snapshot file's text (from disk, or from `git show`)."""
-    _refuse_merge_conflict(text, file=file)
-    data, lines = load_yaml(text, file=file, error=SnapshotError, line_depth=2)  # entries' lines only
-    if data is None:
-        return {}
-    hint = "restore it with `git checkout -- FILE` or delete it and re-run with -u"
-    if not isinstance(data, dict) or not isinstance(data.get("results", {}), dict):
+def duplicate_entry(name: str, *, first: int | None, file: str, line: int | None) -> SnapshotError:
+    """The error for a second entry of the same name (as for any duplicate YAML key)."""
+    return SnapshotError(f"duplicate key '{name}' (first on line {first})", file=file, line=line)
+
+
+_BROKEN_HINT = "restore it with `git checkout -- FILE` or delete it and re-run with -u"
+
+
+def _check_top(data: Any, *, file: str) -> None:
+    if data is not None and (not isinstance(data, dict) or not isinstance(data.get("results", {}), dict)):
         raise SnapshotError(
             "not a prompttest snapshot (expected a mapping with `results`)",
             file=file,
             line=1,
-            hint=hint,
+            hint=_BROKEN_HINT,
         )
+
+
+def parse_snapshot(text: str, *, file: str) -> dict[str, Entry]:
+    """The entries of a snapshot file's text (from `git show`)."""
+    _refuse_merge_conflict(text.splitlines(keepends=True), file=file)
+    data, lines = load_yaml(text, file=file, error=SnapshotError, line_depth=2)  # entries' lines only
+    if data is None:
+        return {}
+    _check_top(data, file=file)
     entries: dict[str, Entry] = {}
     for name, raw in (data.get("results") or {}).items():
         line = lines.get(("results", name))
-        entries[str(name)] = _entry(str(name), raw, file=file, line=line, hint=hint)
+        entries[str(name)] = _entry(str(name), raw, file=file, line=line, hint=_BROKEN_HINT)
     return entries
 
 
-def _refuse_merge_conflict(text: str, *, file: str) -> None:
+def _refuse_merge_conflict_in(path: Path) -> None:
+    try:
+        with path.open(encoding="utf-8", errors="replace") as stream:
+            _refuse_merge_conflict(stream, file=str(path))
+    except OSError as exc:
+        raise SnapshotError(f"cannot read snapshot: {exc}", file=str(path)) from None
+
+
+def _refuse_merge_conflict(lines: Iterable[str], *, file: str) -> None:
     """Git conflict markers are the likeliest corruption of a committed snapshot."""
-    for number, line in enumerate(text.splitlines(keepends=True), start=1):
+    for number, line in enumerate(lines, start=1):
         if line.startswith(("<<<<<<< ", "=======\n", ">>>>>>> ")):
             raise SnapshotError(
                 "unresolved git merge conflict in a snapshot",
@@ -278,7 +319,7 @@ def render_snapshot(suite: str, entries: Mapping[str, Entry]) -> str:
     return stream.getvalue()
 
 
-def _dump_entries(suite: str, ordered: list[Entry], stream: io.StringIO) -> None:
+def _dump_entries(suite: str, ordered: Iterable[Entry], stream: TextIO) -> None:
     """`yaml.dump({"suite": suite, "results": {name: data, ...}})`, one entry at a time.
 
     The same events reach PyYAML's emitter, so the text is the same; but only one entry's
@@ -320,16 +361,25 @@ def _serialize(dumper: _SnapshotDumper, value: Any) -> None:
 
 def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool:
     """Write atomically; an empty set removes the file. Returns True if anything changed."""
-    if not entries:
+    return write_entries(path, suite, sorted(entries.values(), key=lambda e: (e.case, e.target)))
+
+
+def write_entries(path: Path, suite: str, ordered: Iterable[Entry]) -> bool:
+    """`write_snapshot` of entries already in order (case, then target), written as they
+    come: no more than one entry is held. Returns True if the file changed."""
+    entries = iter(ordered)
+    first = next(entries, None)
+    if first is None:
         if path.exists():
             path.unlink()
             return True
         return False
-    text = render_snapshot(suite, entries)
-    if path.exists() and path.read_text(encoding="utf-8") == text:
-        return False
-    atomic_write(path, text)
-    return True
+
+    def fill(handle: TextIO) -> None:
+        handle.write(HEADER.format(suite=suite))
+        _dump_entries(suite, itertools.chain([first], entries), handle)
+
+    return _atomic(path, fill, keep_if_same=True)
 
 
 def rebase(
@@ -357,17 +407,31 @@ def atomic_write(path: Path, text: str | Iterable[str]) -> None:
 
     `text` may come in pieces (an iterable of strings), so a big document is never held whole.
     """
+
+    def fill(handle: TextIO) -> None:
+        if isinstance(text, str):
+            handle.write(text)
+        else:
+            handle.writelines(text)
+
+    _atomic(path, fill)
+
+
+def _atomic(path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = False) -> bool:
+    """Write through `fill` atomically; with `keep_if_same`, a file whose bytes would not
+    change is left untouched (its time too). Returns True if the file was replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            if isinstance(text, str):
-                handle.write(text)
-            else:
-                handle.writelines(text)
+            fill(handle)
             handle.flush()
             os.fsync(handle.fileno())
+        if keep_if_same and path.is_file() and filecmp.cmp(tmp, path, shallow=False):
+            os.unlink(tmp)
+            return False
         os.replace(tmp, path)
+        return True
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -105,6 +105,7 @@ def load_suite(path: str | Path, *, confine_to: Path | None = None) -> Suite:
     _refuse_params(data, lines, file)
     _one_of(data, lines, (), ("target", "targets"), file)
     _one_of(data, lines, (), ("prompt", "messages"), file)
+    cases: Sequence[Case]
     if isinstance(data["cases"], str):
         case_path = Path(path).parent / data["cases"]
         if confine_to is not None:
@@ -258,7 +259,7 @@ def _one_of(data: dict[str, Any], lines: Lines, path: YamlPath, keys: tuple[str,
         )
 
 
-def _unique_case_ids(cases: tuple[Case, ...]) -> None:
+def _unique_case_ids(cases: Sequence[Case]) -> None:
     first_line: dict[str, int | None] = {}
     for case in cases:
         if case.id in first_line:

@@ -11,9 +11,10 @@ Used for suite files and snapshot files alike, so the error class is a parameter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import codecs
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -21,6 +22,8 @@ from prompttest.errors import PromptTestError, SuiteError
 
 YamlPath = tuple[str | int, ...]
 Lines = dict[YamlPath, int]
+# Takes one item of a streamed mapping: its key, its value and the key's line.
+Sink = Callable[[str, Any, int], None]
 
 MAX_ALIASES = 100
 MAX_DEPTH = 200
@@ -80,7 +83,9 @@ def load_yaml(
     return converter.convert(root, (), (0, 0), 0), lines
 
 
-def _refuse_deep_nesting(text: str, *, file: str, error: type[PromptTestError], first_line: int) -> bool:
+def _refuse_deep_nesting(
+    text: str | TextIO, *, file: str, error: type[PromptTestError], first_line: int
+) -> bool:
     """Count nesting in the parser's event stream before composing.
 
     The C composer recurses on the C stack: tens of thousands of nested `[` (a 60 KB file)
@@ -118,7 +123,7 @@ class _LazyNodes:
     and without anchors nothing refers back to a node.
     """
 
-    def __init__(self, text: str) -> None:
+    def __init__(self, text: str | TextIO) -> None:
         self.loader = _FAST_LOADER(text)
 
     def root(self) -> yaml.Node | None:
@@ -186,6 +191,81 @@ def load_yaml_file(path: str | Path, *, error: type[PromptTestError] = SuiteErro
         line = raw[: exc.start].count(b"\n") + 1
         raise error("the file is not UTF-8 text", file=file, line=line, hint="save it as UTF-8") from None
     return load_yaml(text, file=file, error=error)
+
+
+def stream_yaml_file(
+    path: Path, *, error: type[PromptTestError], items_at: YamlPath, sink: Sink
+) -> tuple[Any, Lines]:
+    """`load_yaml_file` for big files: the file is read as a stream, never whole, and the
+    mapping at `items_at` is not built: each of its items goes to `sink` once converted
+    (in the document it reads `{}`). Lines are kept for paths of at most `len(items_at)` steps.
+
+    The sink must refuse duplicate keys itself (it is the one that remembers them). A
+    document with anchors is loaded whole, as `load_yaml_file` does, then handed out.
+    """
+    file = str(path)
+    _check_utf8(path, error=error)
+    encoding = "utf-8-sig"  # reads a byte-order mark too
+    try:
+        with path.open(encoding=encoding) as stream:
+            plain = _refuse_deep_nesting(stream, file=file, error=error, first_line=1)
+        if not plain:
+            data, lines = load_yaml(path.read_text(encoding=encoding), file=file, error=error)
+            return _hand_out(data, lines, items_at, sink), lines
+        with path.open(encoding=encoding) as stream:
+            root = _LazyNodes(stream).root()
+            lines = {}
+            if root is None:
+                return None, lines
+            converter = _Converter(
+                file=file, error=error, first_line=1, lines=lines, aliases=False, line_depth=len(items_at)
+            )
+            converter.sink_at, converter.sink = items_at, sink
+            return converter.convert(root, (), (0, 0), 0), lines
+    except yaml.YAMLError as exc:
+        text = path.read_text(encoding=encoding)
+        raise _syntax_error(text, exc, file=file, error=error, first_line=1) from None
+    except RecursionError:
+        raise error("the YAML document is nested too deeply", file=file) from None
+    except OSError as exc:
+        raise error(f"cannot read {file}: {exc.strerror or exc}", file=file) from None
+
+
+def _check_utf8(path: Path, *, error: type[PromptTestError]) -> None:
+    """Check the file is UTF-8, a megabyte at a time: a bad byte is reported with its line."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    newlines = 0
+    try:
+        with path.open("rb") as stream:
+            while chunk := stream.read(1 << 20):
+                try:
+                    decoder.decode(chunk)
+                except UnicodeDecodeError as exc:
+                    line = newlines + chunk[: max(0, exc.start)].count(b"\n") + 1
+                    raise error(
+                        "the file is not UTF-8 text", file=str(path), line=line, hint="save it as UTF-8"
+                    ) from None
+                newlines += chunk.count(b"\n")
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise error(
+            "the file is not UTF-8 text", file=str(path), line=newlines + 1, hint="save it as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}", file=str(path)) from None
+
+
+def _hand_out(data: Any, lines: Lines, items_at: YamlPath, sink: Sink) -> Any:
+    """Give the items of the (built) mapping at `items_at` to `sink`; leave `{}` there."""
+    parent = data
+    for step in items_at[:-1]:
+        parent = parent.get(step) if isinstance(parent, dict) else None
+    last = items_at[-1]
+    if isinstance(parent, dict) and isinstance(parent.get(last), dict):
+        for key, value in parent[last].items():
+            sink(key, value, lines.get(items_at + (key,), 0))
+        parent[last] = {}
+    return data
 
 
 def line_of(lines: Lines, path: YamlPath) -> int | None:
@@ -273,6 +353,9 @@ class _Converter:
         self.aliases = 0
         self.origin: int | None = None  # line of the outermost alias being expanded
         self.active: set[int] = set()
+        # A mapping whose items are handed to a sink as they are converted (see stream_yaml_file).
+        self.sink_at: YamlPath | None = None
+        self.sink: Sink | None = None
 
     def line(self, node: yaml.Node) -> int:
         return int(node.start_mark.line) + self.first_line
@@ -373,6 +456,15 @@ class _Converter:
 
     def mapping(self, node: yaml.MappingNode, path: YamlPath, depth: int) -> dict[str, Any]:
         ident = id(node)
+        if self.sink is not None and path == self.sink_at:
+            for i, (key_node, value_node) in enumerate(node.value):
+                if key_node.tag == _T + "merge":
+                    raise self.fail("'<<' merge keys are not supported here", key_node)
+                key = self.key(key_node)
+                self.sink(
+                    key, self.convert(value_node, path + (key,), (ident, i), depth + 1), self.line(key_node)
+                )
+            return {}
         record = self.line_depth is None or len(path) < self.line_depth
         merged: dict[str, tuple[Any, int]] = {}  # key -> (value, line)
         result: dict[str, Any] = {}

@@ -18,10 +18,10 @@ DIFFED = (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.CHANGED, Verdict.FAILING)
 def render_diff_text(comparison: Comparison) -> str:
     record = comparison.record
     blocks = [f"{comparison.a.label} → {comparison.b.label}"]
-    table = render_table(record)
+    table = render_table(record, limit=None)  # a diff explains every key it lists
     blocks.append(table or "every key unchanged")
     blocks.append(_stats_table(comparison, fmt="simple"))
-    for result in sorted_results(list(record.results)):
+    for result in sorted_results(record.results):
         diff = output_diff(result) if result.verdict in DIFFED else ""
         if diff:
             blocks.append(f"{result.verdict.value}: {result.key}\n{diff}")
@@ -47,7 +47,7 @@ def render_diff_json(comparison: Comparison) -> str:
             name: {"a": stats_to_dict(a), "b": stats_to_dict(b)} for name, (a, b) in comparison.suites.items()
         },
     }
-    results = sorted_results(list(record.results))
+    results = sorted_results(record.results)
     return dumps_with_items(head, "results", results, indent=2, to_json=Result.to_dict) + "\n"
 
 

@@ -145,7 +145,7 @@ CSP = (
 
 def render_html(record: RunRecord) -> str:
     """The run as one self-contained HTML page: summary, filters, one row per result key."""
-    results = sorted_results(record.results)
+    results = list(sorted_results(record.results))
     page = f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -2,25 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
+
 from tabulate import tabulate
 
 from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
 from ..runs import RunRecord
+from ..spool import in_order
 from ..stats import min_p_value, wilson_interval
 
 DETAIL_WIDTH = 70
+TABLE_ROWS = 200  # the terminal table's rows at most
 
 
-def render_table(record: RunRecord) -> str:
-    """Every key whose verdict is not `unchanged`, what a reviewer must see first on top."""
-    rows = [
-        (result.verdict.value, result.key, _detail(result, ci=record.ci))
-        for result in sorted_results(record.results)
-        if result.verdict is not Verdict.UNCHANGED
-    ]
+def render_table(record: RunRecord, *, limit: int | None = TABLE_ROWS) -> str:
+    """Every key whose verdict is not `unchanged`, what a reviewer must see first on top.
+
+    At most `limit` rows (None: all): a terminal (or a CI log) of 10,000 rows is read by
+    nobody, so the rest are counted, with where to see them.
+    """
+    rows: list[tuple[str, str, str]] = []
+    hidden = 0
+    for result in sorted_results(record.results):
+        if result.verdict is Verdict.UNCHANGED:
+            continue
+        if limit is None or len(rows) < limit:
+            rows.append((result.verdict.value, result.key, _detail(result, ci=record.ci)))
+        else:
+            hidden += 1
     if not rows:
         return ""
-    return tabulate(rows, headers=("verdict", "key", "why"), tablefmt="simple")
+    table = tabulate(rows, headers=("verdict", "key", "why"), tablefmt="simple")
+    if not hidden:
+        return table
+    return (
+        f"{table}\n... and {hidden:,} more key(s) to look at: "
+        "see them all with `prompttest review`, `prompttest diff` or the --json/--html reports"
+    )
 
 
 def render_errors(record: RunRecord) -> str:
@@ -37,7 +55,7 @@ def render_errors(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
-def sorted_results(results: tuple[Result, ...] | list[Result]) -> list[Result]:
+def sorted_results(results: Sequence[Result]) -> Iterable[Result]:
     """What a reviewer must see first on top.
 
     Within a verdict: outputs whose meaning changed, then the lowest similarity first (a
@@ -49,7 +67,7 @@ def sorted_results(results: tuple[Result, ...] | list[Result]) -> list[Result]:
         moved = 0 if (r.change or "").startswith("meaning changed") else 1
         return rank[r.verdict], moved, 2.0 if r.similarity is None else r.similarity, r.key
 
-    return sorted(results, key=order)
+    return in_order(results, key=order)  # a spooled run's results are read back one at a time
 
 
 def _detail(result: Result, *, ci: bool) -> str:

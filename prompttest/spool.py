@@ -1,0 +1,312 @@
+"""A run's per-key data on disk while it runs, so memory stays flat however many keys it has.
+
+Two spools, each a temporary SQLite database (a file of its own, removed when the spool
+is closed or dropped):
+- ResultSpool: each result, stored the moment its key is decided and read back one at a
+  time by whatever goes through the results next (the snapshot writer, the run record,
+  the reports);
+- EntrySpool: the snapshot entries the run compares with, and the ones it will write.
+A run of 10,000 keys holds the keys in flight, not 10,000 results or entries.
+
+A result is stored as plain tuples (marshal: about ten times quicker to read back than
+pickling the dataclasses), which is safe here: a spool only reads what its process wrote.
+"""
+
+from __future__ import annotations
+
+import itertools
+import marshal
+import pickle
+import sqlite3
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import Any, overload
+
+from .filestamp import Stamp, stamp
+from .model import CheckResult, Result, Verdict
+from .snapshots import Entry, duplicate_entry, scan_snapshot
+
+# How many results one read takes from SQLite at a time.
+_BATCH = 256
+_RESULT_FIELDS = tuple(f.name for f in fields(Result))
+_CHECK_FIELDS = tuple(f.name for f in fields(CheckResult))
+_VERDICT, _CHECKS = _RESULT_FIELDS.index("verdict"), _RESULT_FIELDS.index("checks")
+_JUDGE = _CHECK_FIELDS.index("judge")
+_MARSHAL, _PICKLE = b"m", b"p"
+_SQL_VALUES = (str, int, float, bytes)
+
+
+def _sql_value(value: Any) -> Any:
+    # Text as UTF-8 bytes: SQLite orders them as Python orders strings, lone surrogates too.
+    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+
+
+def encode(result: Result) -> bytes:
+    """The result as bytes: its fields' values in order, checks as tuples of theirs."""
+    values = [getattr(result, name) for name in _RESULT_FIELDS]
+    values[_VERDICT] = result.verdict.value
+    values[_CHECKS] = tuple(_check_values(check) for check in result.checks)
+    try:
+        return _MARSHAL + marshal.dumps(tuple(values))
+    except ValueError:  # a value marshal cannot write (an object in a custom check's judge)
+        return _PICKLE + pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+
+
+def decode(blob: bytes) -> Result:
+    if blob[:1] == _PICKLE:
+        result: Result = pickle.loads(blob[1:])
+        return result
+    values = list(marshal.loads(blob[1:]))
+    values[_VERDICT] = Verdict(values[_VERDICT])
+    values[_CHECKS] = tuple(CheckResult(*check) for check in values[_CHECKS])
+    return Result(*values)
+
+
+def _check_values(check: CheckResult) -> tuple[object, ...]:
+    values = [getattr(check, name) for name in _CHECK_FIELDS]
+    if check.judge is not None:
+        values[_JUDGE] = dict(check.judge)
+    return tuple(values)
+
+
+class ResultSpool(Sequence[Result]):
+    """Results by their position in the run (plan order), stored as they come in any order."""
+
+    def __init__(self) -> None:
+        # "": a private temporary database on disk; SQLite keeps at most its page cache in memory.
+        self._db = sqlite3.connect("", check_same_thread=False)
+        self._db.execute("CREATE TABLE results (position INTEGER PRIMARY KEY, result BLOB NOT NULL)")
+        self._count = 0
+        self._tables = itertools.count()  # names for the tables `sorted` sorts in
+
+    def add(self, position: int, result: Result) -> None:
+        self._db.execute("INSERT INTO results VALUES (?, ?)", (position, encode(result)))
+        self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> Iterator[Result]:
+        cursor = self._db.execute("SELECT result FROM results ORDER BY position")
+        while rows := cursor.fetchmany(_BATCH):
+            for (blob,) in rows:
+                yield decode(blob)
+
+    @overload
+    def __getitem__(self, index: int) -> Result: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[Result]: ...
+
+    def __getitem__(self, index: int | slice) -> Result | list[Result]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(self._count))]
+        if index < 0:
+            index += self._count
+        if not 0 <= index < self._count:
+            raise IndexError("result index out of range")
+        row = self._db.execute(
+            "SELECT result FROM results ORDER BY position LIMIT 1 OFFSET ?", (index,)
+        ).fetchone()
+        return decode(row[0])
+
+    def sorted(self, key: Callable[[Result], tuple[Any, ...]]) -> Iterator[Result]:
+        """The results in the order of `key` (a tuple), read back one at a time.
+
+        The keys are sorted by SQLite, in a table of their own: not even they are held.
+        A key SQLite cannot store (anything but text, numbers, bytes) is sorted in memory.
+        """
+        keyed = ((key(result), position) for position, result in self._positioned())
+        first = next(keyed, None)
+        if first is None:
+            return
+        if not all(isinstance(value, _SQL_VALUES) for value in first[0]):
+            order = sorted(itertools.chain([first], keyed))
+            for _, position in order:
+                yield self._at(position)
+            return
+        table = f"ordering_{next(self._tables)}"
+        columns = [f"k{i}" for i in range(len(first[0]))]
+        self._db.execute(f"CREATE TEMP TABLE {table} ({', '.join(columns)}, position INTEGER)")
+        try:
+            self._db.executemany(
+                f"INSERT INTO {table} VALUES ({', '.join('?' * (len(columns) + 1))})",
+                (tuple(map(_sql_value, k)) + (p,) for k, p in itertools.chain([first], keyed)),
+            )
+            cursor = self._db.execute(
+                f"SELECT r.result FROM {table} AS o JOIN results AS r ON r.position = o.position"
+                f" ORDER BY {', '.join(columns)}, o.position"
+            )
+            while rows := cursor.fetchmany(_BATCH):
+                for (blob,) in rows:
+                    yield decode(blob)
+        finally:
+            self._db.execute(f"DROP TABLE {table}")
+
+    def _at(self, position: int) -> Result:
+        row = self._db.execute("SELECT result FROM results WHERE position = ?", (position,)).fetchone()
+        return decode(row[0])
+
+    def _positioned(self) -> Iterator[tuple[int, Result]]:
+        cursor = self._db.execute("SELECT position, result FROM results ORDER BY position")
+        while rows := cursor.fetchmany(_BATCH):
+            for position, blob in rows:
+                yield position, decode(blob)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ResultSpool({self._count} results)"
+
+    def close(self) -> None:
+        self._db.close()
+
+
+def in_order(
+    results: Sequence[Result], key: Callable[[Result], tuple[Any, ...]]
+) -> Iterator[Result] | list[Result]:
+    """`sorted(results, key=key)`, without reading a spool's results into memory at once."""
+    if isinstance(results, ResultSpool):
+        return results.sorted(key)
+    return sorted(results, key=key)
+
+
+class EntrySpool:
+    """The snapshot entries of a run's suites: the ones read when it started (`baseline`),
+    the changes it makes (`change`: a new entry, or None to remove one) and, when another
+    run wrote a file meanwhile, that file as it is now (`current`)."""
+
+    BASELINE, CURRENT, CHANGE = "baseline", "current", "change"
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("", check_same_thread=False)
+        # Names are stored as UTF-8 bytes: their order is the order of Python's strings,
+        # and a lone surrogate (which YAML's escapes can make) is kept, not refused.
+        self._db.execute(
+            "CREATE TABLE entries (source TEXT, suite TEXT, name BLOB, case_ BLOB, target BLOB,"
+            " line INTEGER, entry BLOB, produced INTEGER DEFAULT 0, PRIMARY KEY (source, suite, name))"
+        )
+        self._read_as: dict[str, Stamp | None] = {}  # suite -> its file when read
+
+    def load(self, suite: str, path: Path, *, source: str = BASELINE) -> None:
+        """Read a suite's snapshot file (a stream: never whole) into `source`."""
+        self._db.execute("DELETE FROM entries WHERE source = ? AND suite = ?", (source, suite))
+        read_as = stamp(path)
+
+        def add(entry: Entry, line: int | None) -> None:
+            name = _text(entry.name)
+            try:
+                self._db.execute(
+                    "INSERT INTO entries (source, suite, name, case_, target, line, entry)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (source, suite, name, _text(entry.case), _text(entry.target), line, _encode_entry(entry)),
+                )
+            except sqlite3.IntegrityError:
+                first = self._db.execute(
+                    "SELECT line FROM entries WHERE source = ? AND suite = ? AND name = ?",
+                    (source, suite, name),
+                ).fetchone()[0]
+                raise duplicate_entry(entry.name, first=first, file=str(path), line=line) from None
+
+        scan_snapshot(path, add)
+        if source == self.BASELINE:
+            self._read_as[suite] = read_as
+
+    def get(self, suite: str, name: str) -> Entry | None:
+        """The entry `name` of the suite's snapshot as the run read it."""
+        row = self._db.execute(
+            "SELECT entry FROM entries WHERE source = ? AND suite = ? AND name = ?",
+            (self.BASELINE, suite, _text(name)),
+        ).fetchone()
+        return None if row is None else _decode_entry(row[0])
+
+    def produced(self, suite: str, name: str) -> None:
+        """A key of the run produces this entry: it is not obsolete."""
+        self._db.execute(
+            "UPDATE entries SET produced = 1 WHERE source = ? AND suite = ? AND name = ?",
+            (self.BASELINE, suite, _text(name)),
+        )
+
+    def unproduced(self, suite: str) -> Iterator[Entry]:
+        """The entries no key produced, by name."""
+        return self._entries(
+            "SELECT entry FROM entries WHERE source = ? AND suite = ? AND produced = 0 ORDER BY name",
+            (self.BASELINE, suite),
+        )
+
+    def change(self, suite: str, name: str, entry: Entry | None) -> None:
+        """Write `entry` as `name` (None: remove it) when the suite's snapshot is written."""
+        case, _, target = name.partition("@")
+        self._db.execute(
+            "INSERT OR REPLACE INTO entries (source, suite, name, case_, target, entry)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (self.CHANGE, suite, _text(name), _text(case), _text(target), entry and _encode_entry(entry)),
+        )
+
+    def changed(self, suite: str) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM entries WHERE source = ? AND suite = ? LIMIT 1", (self.CHANGE, suite)
+        ).fetchone()
+        return row is not None
+
+    def merged(self, suite: str, path: Path) -> Iterator[Entry]:
+        """The suite's snapshot with this run's changes, in file order (case, then target).
+
+        Another run may have written the file since this one read it: then it is read
+        again, and only this run's changes are replayed on it, so the other run's entries
+        are kept. Call it while holding the snapshot lock.
+        """
+        source = self.BASELINE
+        if stamp(path) != self._read_as.get(suite):
+            self.load(suite, path, source=self.CURRENT)
+            source = self.CURRENT
+        return self._entries(
+            "SELECT case_, target, entry FROM entries AS kept WHERE source = ? AND suite = ?"
+            " AND NOT EXISTS (SELECT 1 FROM entries AS c WHERE c.source = ? AND c.suite = kept.suite"
+            " AND c.name = kept.name)"
+            " UNION ALL SELECT case_, target, entry FROM entries WHERE source = ? AND suite = ?"
+            " AND entry IS NOT NULL ORDER BY 1, 2",
+            (source, suite, self.CHANGE, self.CHANGE, suite),
+        )
+
+    def _entries(self, query: str, parameters: tuple[object, ...]) -> Iterator[Entry]:
+        cursor = self._db.execute(query, parameters)
+        while rows := cursor.fetchmany(_BATCH):
+            for row in rows:
+                yield _decode_entry(row[-1])
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_ENTRY_FIELDS = tuple(f.name for f in fields(Entry))
+_MAPPINGS = tuple(_ENTRY_FIELDS.index(name) for name in ("checks", "counts"))
+_JUDGES = _ENTRY_FIELDS.index("judges")
+
+
+def _encode_entry(entry: Entry) -> bytes:
+    values = [getattr(entry, name) for name in _ENTRY_FIELDS]
+    for index in _MAPPINGS:
+        values[index] = dict(values[index])
+    values[_JUDGES] = {label: dict(judge) for label, judge in entry.judges.items()}
+    try:
+        return _MARSHAL + marshal.dumps(tuple(values))
+    except ValueError:  # an object marshal cannot write (a judge's params built through the API)
+        return _PICKLE + pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)
+
+
+def _decode_entry(blob: bytes) -> Entry:
+    if blob[:1] == _PICKLE:
+        entry: Entry = pickle.loads(blob[1:])
+        return entry
+    return Entry(*marshal.loads(blob[1:]))
+
+
+def _text(value: str) -> bytes:
+    return value.encode("utf-8", "surrogatepass")
