@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -45,7 +47,7 @@ def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) 
     prompttest diff --base REF RUN   snapshots at a git ref against a run
     """
     from .diffing import compare, git_side, run_side, snapshot_side
-    from .report.diffreport import render_diff_html, render_diff_json, render_diff_markdown, render_diff_text
+    from .report.diffreport import diff_json_chunks, render_diff_html, render_diff_markdown, render_diff_text
 
     project = _project()
     if len(runs) > 2 or (base and len(runs) > 1):
@@ -59,19 +61,20 @@ def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) 
         a = snapshot_side(project.snapshots_dir)
         b = run_side(project.runs_dir, runs[0] if runs else "last")
     comparison = compare(a, b)
-    render = {
+    render: dict[str, Callable[[Any], str]] = {
         "text": render_diff_text,
         "markdown": render_diff_markdown,
-        "json": render_diff_json,
         "html": render_diff_html,
-    }[fmt]
-    text = render(comparison)
+    }
+    # JSON lists every key: it is written as it is rendered, one key at a time.
+    pieces = diff_json_chunks(comparison) if fmt == "json" else [render[fmt](comparison)]
     if output:
         from .snapshots import atomic_write
 
-        atomic_write(Path(output), text)
+        atomic_write(Path(output), pieces)
     else:
-        click.echo(text, nl=False)
+        for piece in pieces:
+            click.echo(piece, nl=False)
     return EXIT_OK
 
 

@@ -7,17 +7,20 @@ judged against its snapshots, so every report renderer works on the comparison t
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import subprocess
-from collections.abc import Mapping
+from array import array
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from .errors import PromptTestError
 from .model import CheckResult, Result, Verdict
-from .runs import RunRecord, find_run, read_run
-from .snapshots import Entry, parse_snapshot, read_snapshot
+from .runs import RunRecord, find_run, scan_run
+from .snapshots import Entry, duplicate_entry, parse_snapshot, scan_snapshot
+from .spool import ResultsByKey, ResultSpool
 from .verdicts import Baseline, Outcome, decide, flags
 
 
@@ -26,7 +29,7 @@ class Side:
     """One side of a comparison: a label and results by key."""
 
     label: str
-    results: Mapping[str, Result]
+    results: ResultsByKey  # on disk: a side of 10,000 keys is never held
     has_metrics: bool  # run records have latency, tokens and cost; snapshots do not
 
 
@@ -50,15 +53,36 @@ class Comparison:
 
 def run_side(runs_dir: Path, ref: str) -> Side:
     """A run record: a path, a run id, or `last`."""
-    record = read_run(find_run(runs_dir, ref))
-    results = {r.key: r for r in record.results if r.verdict is not Verdict.OBSOLETE}
-    return Side(label=f"run {record.id}", results=results, has_metrics=True)
+    results = ResultsByKey()
+
+    def add(result: Result) -> None:
+        if result.verdict is not Verdict.OBSOLETE:
+            results.add(result)
+
+    run_id = scan_run(find_run(runs_dir, ref), add)
+    return Side(label=f"run {run_id}", results=results, has_metrics=True)
 
 
 def snapshot_side(snapshots_dir: Path, label: str = "snapshots") -> Side:
     """The snapshot files of the working tree."""
     files = sorted(snapshots_dir.glob("*.yaml")) if snapshots_dir.exists() else []
-    return _entries_side(label, {f.stem: read_snapshot(f) for f in files})
+    results = ResultsByKey()
+    for file in files:
+        _add_snapshot(results, file.stem, file)
+    return Side(label=label, results=results, has_metrics=False)
+
+
+def _add_snapshot(results: ResultsByKey, suite: str, path: Path) -> None:
+    """Read one snapshot file (as a stream) into `results`."""
+    lines: dict[str, int | None] = {}
+
+    def add(entry: Entry, line: int | None) -> None:
+        if entry.name in lines:
+            raise duplicate_entry(entry.name, first=lines[entry.name], file=str(path), line=line)
+        lines[entry.name] = line
+        results.add(_from_entry(suite, entry))
+
+    scan_snapshot(path, add)
 
 
 def git_side(root: Path, snapshots_dir: Path, ref: str) -> Side:
@@ -89,11 +113,10 @@ def _git(root: Path, *args: str, missing_ok: bool = False) -> str:
 
 
 def _entries_side(label: str, suites: Mapping[str, Mapping[str, Entry]]) -> Side:
-    results = {}
+    results = ResultsByKey()
     for suite, entries in suites.items():
         for entry in entries.values():
-            result = _from_entry(suite, entry)
-            results[result.key] = result
+            results.add(_from_entry(suite, entry))
     return Side(label=label, results=results, has_metrics=False)
 
 
@@ -119,28 +142,28 @@ def _from_entry(suite: str, entry: Entry) -> Result:
 
 def compare(a: Side, b: Side) -> Comparison:
     """Judge every key of B against A; keys only in A are obsolete."""
-    results = [_judge(a.results.get(key), after) for key, after in sorted(b.results.items())]
-    for key, before in sorted(a.results.items()):
+    results = ResultSpool()
+    positions = itertools.count()
+    for key, after in b.results.items():
+        results.add(next(positions), _judge(a.results.get(key), after))
+    for key, before in a.results.items():
         if key not in b.results:
-            results.append(
-                replace(
-                    before,
-                    verdict=Verdict.OBSOLETE,
-                    output=None,
-                    checks=(),
-                    snapshot_output=before.output,
-                    snapshot_checks=_checks(before),
-                )
+            obsolete = replace(
+                before,
+                verdict=Verdict.OBSOLETE,
+                output=None,
+                checks=(),
+                snapshot_output=before.output,
+                snapshot_checks=_checks(before),
             )
+            results.add(next(positions), obsolete)
     # ci=True: a comparison writes nothing, and a key missing from A fails like an uncommitted one.
-    record = RunRecord(
-        id=f"{a.label} → {b.label}", started_at="", wall_s=0.0, results=tuple(results), ci=True
-    )
-    names = sorted({r.suite for r in (*a.results.values(), *b.results.values())})
+    record = RunRecord(id=f"{a.label} → {b.label}", started_at="", wall_s=0.0, results=results, ci=True)
+    names = sorted(a.results.suites() | b.results.suites())
     suites = {
         name: (
-            _stats([r for r in a.results.values() if r.suite == name], a.has_metrics),
-            _stats([r for r in b.results.values() if r.suite == name], b.has_metrics),
+            _stats(a.results.of_suite(name), a.has_metrics),
+            _stats(b.results.of_suite(name), b.has_metrics),
         )
         for name in names
     }
@@ -174,19 +197,29 @@ def _judge(before: Result | None, after: Result) -> Result:
     )
 
 
-def _stats(results: list[Result], has_metrics: bool) -> SuiteStats:
-    answered = [r for r in results if r.output is not None]
-    latencies = sorted(r.latency_ms for r in answered if r.latency_ms is not None)
-    costs = [r.cost_usd for r in answered]
+def _stats(results: Iterable[Result], has_metrics: bool) -> SuiteStats:
+    keys = passed = tokens = 0
+    latencies = array("d")  # 8 bytes a key: the percentiles need them all
+    cost: float | None = 0.0
+    answered = 0
+    for result in results:
+        keys += 1
+        passed += result.passed
+        if result.output is None:
+            continue
+        answered += 1
+        if result.latency_ms is not None:
+            latencies.append(result.latency_ms)
+        tokens += result.completion_tokens or 0
+        cost = None if cost is None or result.cost_usd is None else cost + result.cost_usd
+    ordered = sorted(latencies)
     return SuiteStats(
-        keys=len(results),
-        pass_rate=sum(r.passed for r in results) / len(results) if results else None,
-        latency_p50=statistics.median(latencies) if has_metrics and latencies else None,
-        latency_p95=_percentile(latencies, 0.95) if has_metrics and latencies else None,
-        tokens=sum(r.completion_tokens or 0 for r in answered) if has_metrics else None,
-        cost_usd=sum(c for c in costs if c is not None)
-        if has_metrics and costs and all(c is not None for c in costs)
-        else None,
+        keys=keys,
+        pass_rate=passed / keys if keys else None,
+        latency_p50=statistics.median(ordered) if has_metrics and ordered else None,
+        latency_p95=_percentile(ordered, 0.95) if has_metrics and ordered else None,
+        tokens=tokens if has_metrics else None,
+        cost_usd=cost if has_metrics and answered else None,
     )
 
 

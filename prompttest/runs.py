@@ -5,18 +5,19 @@ from __future__ import annotations
 import itertools
 import json
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from .errors import PromptTestError
-from .jsontext import chunks_with_items
+from .jsontext import chunks_with_items, scan_object
 from .model import Result, Verdict
 from .snapshots import atomic_write
 
 RECORD_VERSION = 1
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -138,9 +139,41 @@ def write_run(runs_dir: Path, record: RunRecord) -> Path:
 
 def read_run(path: Path) -> RunRecord:
     """Load a run record; a broken one is a clear error, not a traceback."""
+    return _guarded(path, lambda: _checked(RunRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))))
+
+
+def scan_run(path: Path, add: Callable[[Result], None]) -> str:
+    """Hand each result of a run record to `add` as it is read, and return the run's id:
+    the file is read a piece at a time, so a 10,000-key record is never held whole."""
+    return _guarded(path, lambda: _scan(path, add))
+
+
+def _scan(path: Path, add: Callable[[Result], None]) -> str:
+    run_id: Any = None
+    results: int | None = None  # None: no `results` member (yet)
+    with path.open(encoding="utf-8") as handle:
+        for name, value in scan_object(handle, "results"):
+            if name == "id":
+                run_id = value
+            elif name == "results":
+                results = results or 0
+                if isinstance(value, list) and not value:
+                    continue  # `results` given whole: an empty list
+                if not isinstance(value, dict):
+                    raise TypeError(f"results[{results}] must be an object")
+                add(_check_result(Result.from_dict(value), f"results[{results}]"))
+                results += 1
+    if not isinstance(run_id, str):
+        raise TypeError("`id` must be a string")
+    if results is None:
+        raise LookupError("'results'")
+    return run_id
+
+
+def _guarded(path: Path, read: Callable[[], T]) -> T:
+    """What `read` gives; whatever reading a run record raises becomes a clear error naming it."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-        return _checked(RunRecord.from_dict(data))
+        return read()
     except FileNotFoundError:
         raise PromptTestError(f"no run record at {path}", hint="run `prompttest run` first") from None
     except OSError as exc:
@@ -197,18 +230,20 @@ def _checked(record: RunRecord) -> RunRecord:
     if not isinstance(record.id, str) or not isinstance(record.started_at, str):
         raise TypeError("`id` and `started_at` must be strings")
     for index, result in enumerate(record.results):
-        where = f"results[{index}]"
-        _check_fields(result, _RESULT_FIELDS, where)
-        if not all(isinstance(text, str) for text in (*result.outputs, *result.flags)):
-            raise TypeError(f"{where}: `output` and `flags` must hold strings")
-        for check in result.checks:
-            _check_fields(check, _CHECK_FIELDS, f"{where}.checks")
-            counts = [(check.passed_count or 0, check.samples or 0)] + (
-                [check.before] if check.before else []
-            )
-            if check.samples is not None and not all(0 <= k <= n for k, n in counts):
-                raise ValueError(f"{where}.checks: pass counts must be 0 <= passed <= samples")
+        _check_result(result, f"results[{index}]")
     return record
+
+
+def _check_result(result: Result, where: str) -> Result:
+    _check_fields(result, _RESULT_FIELDS, where)
+    if not all(isinstance(text, str) for text in (*result.outputs, *result.flags)):
+        raise TypeError(f"{where}: `output` and `flags` must hold strings")
+    for check in result.checks:
+        _check_fields(check, _CHECK_FIELDS, f"{where}.checks")
+        counts = [(check.passed_count or 0, check.samples or 0)] + ([check.before] if check.before else [])
+        if check.samples is not None and not all(0 <= k <= n for k, n in counts):
+            raise ValueError(f"{where}.checks: pass counts must be 0 <= passed <= samples")
+    return result
 
 
 def _check_fields(item: object, fields: dict[str, tuple[type, ...]], where: str) -> None:

@@ -18,7 +18,7 @@ import itertools
 import marshal
 import pickle
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, overload
@@ -166,6 +166,59 @@ class ResultSpool(Sequence[Result]):
 
     def close(self) -> None:
         self._db.close()
+
+
+class ResultsByKey(Mapping[str, Result]):
+    """Results by result key (the last one stored wins), iterated in key order: one side of
+    a `diff`, on disk like a run's spool."""
+
+    def __init__(self) -> None:
+        self._db = sqlite3.connect("", check_same_thread=False)
+        self._db.execute("CREATE TABLE results (key BLOB PRIMARY KEY, suite BLOB, result BLOB NOT NULL)")
+        self._db.execute("CREATE INDEX by_suite ON results (suite, key)")
+
+    def add(self, result: Result) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
+            (_sql_value(result.key), _sql_value(result.suite), encode(result)),
+        )
+
+    def __getitem__(self, key: str) -> Result:
+        row = self._db.execute("SELECT result FROM results WHERE key = ?", (_sql_value(key),)).fetchone()
+        if row is None:
+            raise KeyError(key)
+        return decode(row[0])
+
+    def __contains__(self, key: object) -> bool:
+        if not isinstance(key, str):
+            return False
+        found = self._db.execute("SELECT 1 FROM results WHERE key = ?", (_sql_value(key),)).fetchone()
+        return found is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return (result.key for result in self.values())
+
+    def __len__(self) -> int:
+        return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
+
+    def values(self) -> Iterator[Result]:  # type: ignore[override]
+        return self._read("SELECT result FROM results ORDER BY key", ())
+
+    def items(self) -> Iterator[tuple[str, Result]]:  # type: ignore[override]
+        return ((result.key, result) for result in self.values())
+
+    def of_suite(self, suite: str) -> Iterator[Result]:
+        return self._read("SELECT result FROM results WHERE suite = ? ORDER BY key", (_sql_value(suite),))
+
+    def suites(self) -> set[str]:
+        rows = self._db.execute("SELECT DISTINCT suite FROM results").fetchall()
+        return {bytes(suite).decode("utf-8", "surrogatepass") for (suite,) in rows}
+
+    def _read(self, query: str, parameters: tuple[object, ...]) -> Iterator[Result]:
+        cursor = self._db.execute(query, parameters)
+        while rows := cursor.fetchmany(_BATCH):
+            for (blob,) in rows:
+                yield decode(blob)
 
 
 def in_order(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from tabulate import tabulate
 
 from ..diffing import Comparison, SuiteStats, stats_to_dict
-from ..jsontext import dumps_with_items
+from ..jsontext import chunks_with_items
 from ..model import Result, Verdict
 from .html import render_html
 from .markdown import render_markdown
@@ -38,6 +40,11 @@ def render_diff_markdown(comparison: Comparison) -> str:
 
 
 def render_diff_json(comparison: Comparison) -> str:
+    return "".join(diff_json_chunks(comparison))
+
+
+def diff_json_chunks(comparison: Comparison) -> Iterator[str]:
+    """The text of `render_diff_json` in pieces, one key's at a time, for writing as they come."""
     record = comparison.record
     head = {
         "a": comparison.a.label,
@@ -48,7 +55,8 @@ def render_diff_json(comparison: Comparison) -> str:
         },
     }
     results = sorted_results(record.results)
-    return dumps_with_items(head, "results", results, indent=2, to_json=Result.to_dict) + "\n"
+    yield from chunks_with_items(head, "results", results, indent=2, to_json=Result.to_dict)
+    yield "\n"
 
 
 def render_diff_html(comparison: Comparison) -> str:
