@@ -113,38 +113,52 @@ def _label(name: str, value: Any, nth: int) -> str | None:
 
 
 def vet_cases(suite: Suite) -> None:
-    """Render every case and let the check registry vet every rendered check value."""
+    """Render every case and let the check registry vet every rendered check value; case
+    ids must be unique. One pass: a 10,000-row cases file is read once for it."""
+    ids: dict[str, int | None] = {}
+    vetted: dict[tuple[str, str], str | None] = {}  # suite checks repeat in every case
+    for case in suite.cases:
+        if case.id in ids:
+            raise SuiteError(
+                f"duplicate case id '{case.id}' (lines {ids[case.id]} and {case.line})",
+                file=case.file,
+                line=case.line,
+                hint="case ids must be unique in a suite: they key snapshots",
+            )
+        ids[case.id] = case.line
+        if len(vetted) > 4096:  # values rendered from each case's variables never repeat
+            vetted.clear()
+        _vet_case(suite, case, vetted)
+
+
+def _vet_case(suite: Suite, case: Case, vetted: dict[tuple[str, str], str | None]) -> None:
+    checks = render_case(suite, case)[1]
     try:
         from prompttest.checks import prepare_check
     except ImportError:  # the registry is optional while the package is assembled
         return
-    vetted: dict[tuple[str, str], str | None] = {}  # suite checks repeat in every case
-    for case in suite.cases:  # one at a time: a 10,000-row cases file is never held rendered
-        checks = render_case(suite, case)[1]
-        if len(vetted) > 4096:  # values rendered from each case's variables never repeat
-            vetted.clear()
-        files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
-        labels: dict[str, int | None] = {}
-        for check, file in zip(checks, files, strict=False):
-            if check.label in labels:
-                # Snapshots keep one outcome per label: two checks under one label would clash.
-                raise SuiteError(
-                    f"case '{case.id}' has the check '{check.label}' twice "
-                    f"(lines {labels[check.label]} and {check.line})",
-                    file=file,
-                    line=check.line,
-                    hint="drop one, or give each llm_judge its own `name:`",
-                )
-            labels[check.label] = check.line
-            key = (check.name, canonical_json(check.value))
-            if key not in vetted:
-                vetted[key] = prepare_check(check.name, check.value)
-            if vetted[key]:
-                raise SuiteError(
-                    f"check '{check.name}' in case '{case.id}': {vetted[key]}",
-                    file=file,
-                    line=check.line,
-                )
+    files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
+    labels: dict[str, int | None] = {}
+    for check, file in zip(checks, files, strict=False):
+        if check.label in labels:
+            # Snapshots keep one outcome per label: two checks under one label would clash.
+            raise SuiteError(
+                f"case '{case.id}' has the check '{check.label}' twice "
+                f"(lines {labels[check.label]} and {check.line})",
+                file=file,
+                line=check.line,
+                hint="drop one, or give each llm_judge its own `name:`",
+            )
+        labels[check.label] = check.line
+        key = (check.name, canonical_json(check.value))
+        if key not in vetted:
+            vetted[key] = prepare_check(check.name, check.value)
+        if vetted[key]:
+            raise SuiteError(
+                f"check '{check.name}' in case '{case.id}': {vetted[key]}",
+                file=file,
+                line=check.line,
+            )
 
 
 def _message_templates(suite: Suite, case: Case) -> Messages:

@@ -109,8 +109,12 @@ class Call:
     sample: int = 0
     # "chat" asks for a completion; "embedding" for the vector of the one message's content.
     kind: str = "chat"
+    # cache_key, once computed: a key's call is looked up several times on its way.
+    _key: str = field(default="", init=False, repr=False, compare=False)
 
     def cache_key(self) -> str:
+        if self._key:
+            return self._key
         payload: dict[str, Any] = {
             "model": self.model,
             "api_base": self.api_base,
@@ -120,7 +124,9 @@ class Call:
         }
         if self.kind != "chat":
             payload["kind"] = self.kind  # chat keys stay as they were before kinds existed
-        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+        key = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+        object.__setattr__(self, "_key", key)  # frozen: set as the dataclass's own __init__ does
+        return key
 
     def request_hash(self) -> str:
         """Hash of the rendered prompt and params (not the model): flags `prompt changed`."""

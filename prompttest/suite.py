@@ -129,8 +129,7 @@ def load_suite(path: str | Path, *, confine_to: Path | None = None) -> Suite:
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
     )
-    _unique_case_ids(suite.cases)
-    vet_cases(suite)
+    vet_cases(suite)  # and that case ids are unique
     return suite
 
 
@@ -257,16 +256,3 @@ def _one_of(data: dict[str, Any], lines: Lines, path: YamlPath, keys: tuple[str,
             file=file,
             line=lines.get(path + (keys[1],)),
         )
-
-
-def _unique_case_ids(cases: Sequence[Case]) -> None:
-    first_line: dict[str, int | None] = {}
-    for case in cases:
-        if case.id in first_line:
-            raise SuiteError(
-                f"duplicate case id '{case.id}' (lines {first_line[case.id]} and {case.line})",
-                file=case.file,
-                line=case.line,
-                hint="case ids must be unique in a suite: they key snapshots",
-            )
-        first_line[case.id] = case.line
