@@ -10,7 +10,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prompttest.errors import SuiteError
-from prompttest.model import Call, Case, CheckSpec, Job, Suite, Target, canonical_json
+from prompttest.model import Call, Case, CheckSpec, Job, Suite, Target, canonical_json, result_key
 from prompttest.stats import PassRule
 from prompttest.template import render, render_value
 
@@ -43,10 +43,7 @@ def iter_jobs(
     is used when the suite names none. Params merge suite < target < case. Samples per
     key: `repeat` (from --repeat), else the case's `repeat:`, else the suite's, else 1.
     """
-    targets: list[Target] = []
-    for target in targets_override or suite.targets or [default_target]:
-        if all(target.id != seen.id for seen in targets):  # `-m x -m x` runs x once
-            targets.append(target)
+    targets = _targets(suite, targets_override, default_target)
     for case in suite.cases:
         messages, checks = render_case(suite, case)
         for target in targets:
@@ -66,9 +63,35 @@ def iter_jobs(
                 suite_path=suite.path,
                 case_file=case.file,
                 case_line=case.line,
-                samples=repeat or case.repeat or suite.repeat or 1,
+                samples=_samples(suite, case, repeat),
                 pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
             )
+
+
+def iter_keys(
+    suite: Suite,
+    *,
+    targets_override: Sequence[Target] | None = None,
+    default_target: Target,
+    repeat: int | None = None,
+) -> Iterator[tuple[Case, str, int]]:
+    """What `iter_jobs` makes, without rendering anything: each job's case, key and samples."""
+    targets = _targets(suite, targets_override, default_target)
+    for case in suite.cases:
+        for target in targets:
+            yield case, result_key(suite.name, case.id, target.id), _samples(suite, case, repeat)
+
+
+def _targets(suite: Suite, override: Sequence[Target] | None, default: Target) -> list[Target]:
+    targets: list[Target] = []
+    for target in override or suite.targets or [default]:
+        if all(target.id != seen.id for seen in targets):  # `-m x -m x` runs x once
+            targets.append(target)
+    return targets
+
+
+def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
+    return repeat or case.repeat or suite.repeat or 1
 
 
 def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:

@@ -94,6 +94,11 @@ class Suite:
     pass_rule: PassRule | None = None
 
 
+def result_key(suite: str, case: str, target: str) -> str:
+    """`suite/case@target`: what names a result everywhere (reports, -k, snapshots' files)."""
+    return f"{suite}/{case}@{target}"
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """Everything that shapes a provider response; its hash is the cache key.
@@ -149,14 +154,22 @@ class Job:
     case_line: int | None = None
     samples: int = 1
     pass_rule: PassRule = field(default_factory=PassRule)
+    _calls: tuple[Call, ...] = field(default=(), init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
-        return f"{self.suite}/{self.case}@{self.target}"
+        return result_key(self.suite, self.case, self.target)
 
     def calls(self) -> list[Call]:
         """One call per sample; the sample index is in each cache key, so samples are independent."""
-        return [replace(self.call, sample=index) for index in range(self.samples)]
+        if not self._calls:
+            # The same Call objects each time: their cache keys are computed once.
+            calls = tuple(
+                self.call if index == self.call.sample == 0 else replace(self.call, sample=index)
+                for index in range(self.samples)
+            )
+            object.__setattr__(self, "_calls", calls)  # frozen: set as the dataclass's own __init__ does
+        return list(self._calls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,7 +378,7 @@ class Result:
 
     @property
     def key(self) -> str:
-        return f"{self.suite}/{self.case}@{self.target}"
+        return result_key(self.suite, self.case, self.target)
 
     @property
     def passed(self) -> bool:

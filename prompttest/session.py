@@ -15,10 +15,10 @@ from functools import cached_property, partial
 from pathlib import Path
 
 from .cache import ResponseCache
-from .checks import Defaults, calls_for, resolve_check, run_check
+from .checks import Defaults, calls_for, needs_resolving, resolve_check, run_check
 from .config import Project, read_pyproject
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
-from .jobs import iter_jobs
+from .jobs import iter_jobs, iter_keys
 from .locking import snapshot_lock
 from .model import (
     Call,
@@ -41,7 +41,7 @@ from .secrets import Redactor
 from .shards import Shard
 from .similarity import classify_change
 from .snapshots import Entry, entry_from, snapshot_path, write_entries
-from .spool import EntrySpool, ResultSpool
+from .spool import EntrySpool, ResultSpool, matching
 from .stats import DEFAULT_ALPHA
 from .suite import load_suites
 from .verdicts import Baseline, Outcome, decide, flags, is_failure
@@ -137,8 +137,18 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
                 if key_matches(job.key, options.filters) and _selected(job.key, options):
                     yield _resolve_checks(job, defaults) if defaults else job
 
-    # Resolving every job's checks now is what stops a broken one before any call.
-    calls = sum(job.samples for job in make_jobs()) if resolve else 0
+    calls, resolving = 0, False
+    for suite in suites:
+        resolving = resolving or any(needs_resolving(spec.name) for spec in suite.expect)
+        keys = iter_keys(suite, targets_override=override, default_target=default, repeat=options.repeat)
+        for case, key, samples in keys:
+            if key_matches(key, options.filters) and _selected(key, options):
+                calls += samples
+                resolving = resolving or any(needs_resolving(spec.name) for spec in case.expect)
+    if resolve and resolving:
+        # Resolving every judged or custom check now is what stops a broken one before any call.
+        for _ in make_jobs():
+            pass
     # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
     complete = not options.filters and override is None and options.shard is None and options.keys is None
     return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls)
@@ -462,7 +472,8 @@ def _write_snapshots(
 ) -> list[Path]:
     """New keys are always written locally; everything else only with --update."""
     suites = {suite.name for suite in the_plan.suites}
-    for result in record.results:  # one pass, whatever the number of suites
+    # One pass, whatever the number of suites; without --update only new keys are written.
+    for result in record.results if update else matching(record.results, "new"):
         if result.suite not in suites or result.error is not None:
             continue
         name = f"{result.case}@{result.target}"
@@ -487,7 +498,9 @@ def _write_snapshots(
 
 def exit_code(record: RunRecord, *, strict: bool = False) -> int:
     """0 all good, 1 regressions or failing checks, 3 provider errors."""
-    codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in record.results}
+    # An unchanged key that passes changes nothing: only the others are gone through.
+    notable = matching(record.results, "notable")
+    codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in notable}
     return max(codes, default=EXIT_OK)  # EXIT_PROVIDER (3) > EXIT_FAILED (1) > EXIT_OK (0)
 
 

@@ -18,7 +18,7 @@ import itertools
 import marshal
 import pickle
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, overload
@@ -35,6 +35,17 @@ _VERDICT, _CHECKS = _RESULT_FIELDS.index("verdict"), _RESULT_FIELDS.index("check
 _JUDGE = _CHECK_FIELDS.index("judge")
 _MARSHAL, _PICKLE = b"m", b"p"
 _SQL_VALUES = (str, int, float, bytes)
+
+# What the gate and the terminal ask of a run without going through all of it. A spool
+# keeps each as a column, so a rerun of 10,000 unchanged keys reads none of them for it.
+FILTERS: dict[str, Callable[[Result], bool]] = {
+    # All that can fail a run or that a reviewer must see: the rest are unchanged and pass.
+    "notable": lambda r: r.verdict is not Verdict.UNCHANGED or not r.passed or r.error is not None,
+    "erred": lambda r: bool(r.error),
+    "stale": lambda r: "stale" in r.flags,
+    "sampled": lambda r: any(c.samples and c.before for c in r.checks),
+    "new": lambda r: r.verdict is Verdict.NEW,
+}
 
 
 def _sql_value(value: Any) -> Any:
@@ -76,13 +87,26 @@ class ResultSpool(Sequence[Result]):
     def __init__(self) -> None:
         # "": a private temporary database on disk; SQLite keeps at most its page cache in memory.
         self._db = sqlite3.connect("", check_same_thread=False)
-        self._db.execute("CREATE TABLE results (position INTEGER PRIMARY KEY, result BLOB NOT NULL)")
+        flags = "".join(f", {name} INTEGER" for name in FILTERS)
+        self._db.execute(f"CREATE TABLE results (position INTEGER PRIMARY KEY, result BLOB NOT NULL{flags})")
         self._count = 0
         self._tables = itertools.count()  # names for the tables `sorted` sorts in
 
     def add(self, position: int, result: Result) -> None:
-        self._db.execute("INSERT INTO results VALUES (?, ?)", (position, encode(result)))
+        flags = tuple(int(matches(result)) for matches in FILTERS.values())
+        self._db.execute(
+            f"INSERT INTO results VALUES (?, ?{', ?' * len(flags)})", (position, encode(result), *flags)
+        )
         self._count += 1
+
+    def only(self, name: str) -> Iterator[Result]:
+        """The results that FILTERS[name] keeps, in position order, the others not even read."""
+        if name not in FILTERS:
+            raise KeyError(name)
+        cursor = self._db.execute(f"SELECT result FROM results WHERE {name} = 1 ORDER BY position")
+        while rows := cursor.fetchmany(_BATCH):
+            for (blob,) in rows:
+                yield decode(blob)
 
     def __len__(self) -> int:
         return self._count
@@ -111,13 +135,15 @@ class ResultSpool(Sequence[Result]):
         ).fetchone()
         return decode(row[0])
 
-    def sorted(self, key: Callable[[Result], tuple[Any, ...]]) -> Iterator[Result]:
+    def sorted(
+        self, key: Callable[[Result], tuple[Any, ...]], *, only: str | None = None
+    ) -> Iterator[Result]:
         """The results in the order of `key` (a tuple), read back one at a time.
 
         The keys are sorted by SQLite, in a table of their own: not even they are held.
         A key SQLite cannot store (anything but text, numbers, bytes) is sorted in memory.
         """
-        keyed = ((key(result), position) for position, result in self._positioned())
+        keyed = ((key(result), position) for position, result in self._positioned(only))
         first = next(keyed, None)
         if first is None:
             return
@@ -148,8 +174,11 @@ class ResultSpool(Sequence[Result]):
         row = self._db.execute("SELECT result FROM results WHERE position = ?", (position,)).fetchone()
         return decode(row[0])
 
-    def _positioned(self) -> Iterator[tuple[int, Result]]:
-        cursor = self._db.execute("SELECT position, result FROM results ORDER BY position")
+    def _positioned(self, only: str | None = None) -> Iterator[tuple[int, Result]]:
+        if only is not None and only not in FILTERS:
+            raise KeyError(only)
+        where = f" WHERE {only} = 1" if only else ""
+        cursor = self._db.execute(f"SELECT position, result FROM results{where} ORDER BY position")
         while rows := cursor.fetchmany(_BATCH):
             for position, blob in rows:
                 yield position, decode(blob)
@@ -222,12 +251,21 @@ class ResultsByKey(Mapping[str, Result]):
 
 
 def in_order(
-    results: Sequence[Result], key: Callable[[Result], tuple[Any, ...]]
+    results: Sequence[Result], key: Callable[[Result], tuple[Any, ...]], *, only: str | None = None
 ) -> Iterator[Result] | list[Result]:
-    """`sorted(results, key=key)`, without reading a spool's results into memory at once."""
+    """`sorted(results, key=key)` (of those FILTERS[only] keeps), without reading a spool's
+    results into memory at once."""
     if isinstance(results, ResultSpool):
-        return results.sorted(key)
-    return sorted(results, key=key)
+        return results.sorted(key, only=only)
+    kept = results if only is None else [r for r in results if FILTERS[only](r)]
+    return sorted(kept, key=key)
+
+
+def matching(results: Sequence[Result], name: str) -> Iterable[Result]:
+    """The results FILTERS[name] keeps: from a spool, without reading the others."""
+    if isinstance(results, ResultSpool):
+        return results.only(name)
+    return (result for result in results if FILTERS[name](result))
 
 
 class EntrySpool:
@@ -246,6 +284,7 @@ class EntrySpool:
             " line INTEGER, entry BLOB, produced INTEGER DEFAULT 0, PRIMARY KEY (source, suite, name))"
         )
         self._read_as: dict[str, Stamp | None] = {}  # suite -> its file when read
+        self._produced: list[tuple[str, str, bytes]] = []  # marks not written yet (see produced)
 
     def load(self, suite: str, path: Path, *, source: str = BASELINE) -> None:
         """Read a suite's snapshot file (a stream: never whole) into `source`."""
@@ -281,13 +320,19 @@ class EntrySpool:
 
     def produced(self, suite: str, name: str) -> None:
         """A key of the run produces this entry: it is not obsolete."""
-        self._db.execute(
-            "UPDATE entries SET produced = 1 WHERE source = ? AND suite = ? AND name = ?",
-            (self.BASELINE, suite, _text(name)),
+        self._produced.append((self.BASELINE, suite, _text(name)))
+        if len(self._produced) >= _BATCH:
+            self._mark_produced()
+
+    def _mark_produced(self) -> None:
+        self._db.executemany(
+            "UPDATE entries SET produced = 1 WHERE source = ? AND suite = ? AND name = ?", self._produced
         )
+        self._produced = []
 
     def unproduced(self, suite: str) -> Iterator[Entry]:
         """The entries no key produced, by name."""
+        self._mark_produced()
         return self._entries(
             "SELECT entry FROM entries WHERE source = ? AND suite = ? AND produced = 0 ORDER BY name",
             (self.BASELINE, suite),

@@ -105,6 +105,12 @@ def register(
     return decorate
 
 
+def needs_resolving(name: str) -> bool:
+    """Does the check take project defaults or import code (see resolve_check)?"""
+    entry = _REGISTRY.get(name)
+    return entry is not None and entry.resolve is not None
+
+
 def known_checks() -> list[str]:
     """The names of all registered checks, sorted."""
     return sorted(_REGISTRY)

@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
 from ..runs import RunRecord
-from ..spool import in_order
+from ..spool import in_order, matching
 from ..stats import min_p_value, wilson_interval
 
 DETAIL_WIDTH = 70
@@ -23,7 +23,7 @@ def render_table(record: RunRecord, *, limit: int | None = TABLE_ROWS) -> str:
     """
     rows: list[tuple[str, str, str]] = []
     hidden = 0
-    for result in sorted_results(record.results):
+    for result in sorted_results(record.results, only="notable"):
         if result.verdict is Verdict.UNCHANGED:
             continue
         if limit is None or len(rows) < limit:
@@ -44,7 +44,7 @@ def render_table(record: RunRecord, *, limit: int | None = TABLE_ROWS) -> str:
 def render_errors(record: RunRecord) -> str:
     """Each distinct provider error in full, once, with how many keys it hit."""
     seen: dict[str, list[str]] = {}
-    for result in record.results:
+    for result in matching(record.results, "erred"):
         if result.error:
             # Keys not called because their target refused an earlier call share its error.
             seen.setdefault(result.error.removeprefix("not called: "), []).append(result.key)
@@ -55,8 +55,8 @@ def render_errors(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
-def sorted_results(results: Sequence[Result]) -> Iterable[Result]:
-    """What a reviewer must see first on top.
+def sorted_results(results: Sequence[Result], *, only: str | None = None) -> Iterable[Result]:
+    """What a reviewer must see first on top (with `only`, of those spool.FILTERS[only] keeps).
 
     Within a verdict: outputs whose meaning changed, then the lowest similarity first (a
     negation scores high on words yet matters more than a harmless rewording).
@@ -67,7 +67,7 @@ def sorted_results(results: Sequence[Result]) -> Iterable[Result]:
         moved = 0 if (r.change or "").startswith("meaning changed") else 1
         return rank[r.verdict], moved, 2.0 if r.similarity is None else r.similarity, r.key
 
-    return in_order(results, key=order)  # a spooled run's results are read back one at a time
+    return in_order(results, key=order, only=only)  # a spool's results are read back one at a time
 
 
 def _detail(result: Result, *, ci: bool) -> str:
@@ -158,7 +158,7 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
 def stale_judges(record: RunRecord) -> str:
     """A note when judged checks were graded by another judge than their snapshots: their
     flips are not counted until the new judge's results are accepted."""
-    stale = [r.key for r in record.results if "stale" in r.flags]
+    stale = [r.key for r in matching(record.results, "stale")]
     if not stale:
         return ""
     return (
@@ -174,12 +174,13 @@ def too_few_samples(record: RunRecord) -> str:
     Holm tests the smallest p-value of the run's m tests against alpha / m; a pair of
     sample counts whose smallest possible p-value is above that cannot get there.
     """
-    tests = [c for r in record.results for c in r.checks if c.samples and c.before]
+    tests = [
+        (r.key, c) for r in matching(record.results, "sampled") for c in r.checks if c.samples and c.before
+    ]
     alpha = float(record.options.get("alpha") or 0.05)
     blind = {
-        r.key
-        for r in record.results
-        for c in r.checks
+        key
+        for key, c in tests
         if c.samples and c.before and min_p_value(c.before[1], c.samples) >= alpha / len(tests)
     }
     if not blind:
