@@ -146,8 +146,9 @@ def compare(a: Side, b: Side) -> Comparison:
     positions = itertools.count()
     for key, after in b.results.items():
         results.add(next(positions), _judge(a.results.get(key), after))
-    for key, before in a.results.items():
+    for key in a.results:
         if key not in b.results:
+            before = a.results[key]
             obsolete = replace(
                 before,
                 verdict=Verdict.OBSOLETE,

@@ -225,7 +225,10 @@ class ResultsByKey(Mapping[str, Result]):
         return found is not None
 
     def __iter__(self) -> Iterator[str]:
-        return (result.key for result in self.values())
+        cursor = self._db.execute("SELECT key FROM results ORDER BY key")  # the keys alone: nothing decoded
+        while rows := cursor.fetchmany(_BATCH):
+            for (key,) in rows:
+                yield bytes(key).decode("utf-8", "surrogatepass")
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])

@@ -11,9 +11,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.model import CheckResult, Result, Verdict
-from prompttest.report.text import render_table, sorted_results
+from prompttest.report.text import render_errors, render_summary, render_table, sorted_results
 from prompttest.runs import RunRecord
-from prompttest.spool import ResultSpool, decode, encode
+from prompttest.session import exit_code, key_exit_code
+from prompttest.spool import FILTERS, ResultSpool, decode, encode, matching
 
 
 def result(case: str, verdict: Verdict = Verdict.NEW, **fields: object) -> Result:
@@ -174,3 +175,51 @@ def test_the_terminal_table_shows_the_first_rows_and_counts_the_rest() -> None:
     assert lines[-1].startswith("... and 7 more key(s) to look at")
     assert "more key(s)" not in render_table(record, limit=None)
     assert len(render_table(record, limit=None).splitlines()) == 2 + 12
+
+
+@st.composite
+def valid_checks(draw: st.DrawFn) -> CheckResult:
+    """Checks as runs make them: pass counts within their samples."""
+    check = draw(checks)
+    n = draw(st.none() | st.integers(1, 20))
+    if n is None:
+        return replace(check, passed_count=None, samples=None, before=None, p_value=None)
+    before = draw(st.none() | st.integers(1, 20).flatmap(lambda m: st.tuples(st.integers(0, m), st.just(m))))
+    return replace(check, passed_count=draw(st.integers(0, n)), samples=n, before=before)
+
+
+valid_results = results.flatmap(
+    lambda r: st.lists(valid_checks(), max_size=3).map(lambda cs: replace(r, checks=tuple(cs)))
+)
+
+
+@FUZZ
+@given(st.lists(valid_results, max_size=12), st.booleans(), st.booleans())
+def test_a_spooled_run_reports_and_gates_as_the_same_run_held_in_memory(
+    stored: list[Result], ci: bool, strict: bool
+) -> None:
+    """The filter columns must keep exactly what their predicates keep: the gate, the table,
+    the errors and the notes of a spool are those of a tuple of the same results."""
+    spool = ResultSpool()
+    for position, item in enumerate(stored):
+        spool.add(position, item)
+    spooled = RunRecord(id="r", started_at="t", wall_s=1.0, results=spool, ci=ci)
+    held = RunRecord(id="r", started_at="t", wall_s=1.0, results=tuple(stored), ci=ci)
+    for name in FILTERS:
+        assert list(matching(spool, name)) == list(matching(tuple(stored), name))
+    # What the filters leave out is what the gate and the notes may skip.
+    notable = list(matching(spool, "notable"))
+    for item in stored:
+        if item not in notable:
+            assert item.verdict is Verdict.UNCHANGED
+            assert key_exit_code(item, ci=ci, strict=strict) == 0
+    assert [r for r in stored if r.error] == list(matching(spool, "erred"))
+    assert [r for r in stored if any(c.samples and c.before for c in r.checks)] == list(
+        matching(spool, "sampled")
+    )
+    reference = max((key_exit_code(r, ci=ci, strict=strict) for r in stored), default=0)
+    assert exit_code(spooled, strict=strict) == exit_code(held, strict=strict) == reference
+    code = exit_code(held, strict=strict)
+    for render in (render_table, render_errors):
+        assert render(spooled) == render(held)
+    assert render_summary(spooled, exit_code=code) == render_summary(held, exit_code=code)

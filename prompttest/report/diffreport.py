@@ -23,7 +23,7 @@ def render_diff_text(comparison: Comparison) -> str:
     table = render_table(record, limit=None)  # a diff explains every key it lists
     blocks.append(table or "every key unchanged")
     blocks.append(_stats_table(comparison, fmt="simple"))
-    for result in sorted_results(record.results):
+    for result in sorted_results(record.results, only="notable"):  # an unchanged key has no diff
         diff = output_diff(result) if result.verdict in DIFFED else ""
         if diff:
             blocks.append(f"{result.verdict.value}: {result.key}\n{diff}")
