@@ -83,17 +83,17 @@ def write_reports(
 ) -> None:
     """Write the asked-for reports; on GitHub Actions also the step summary and annotations."""
     from .report.annotations import github_annotations
-    from .report.html import render_html
+    from .report.html import html_chunks
     from .report.jsonreport import json_chunks
-    from .report.junit import render_junit
+    from .report.junit import junit_chunks
     from .report.markdown import render_markdown
     from .snapshots import atomic_write
 
-    writers = (
-        (json_path, json_chunks),  # in pieces: a 10,000-key report is never held whole
-        (junit_path, render_junit),
+    writers = (  # in pieces, but for Markdown (it shows only what needs a look, at most 60,000 characters)
+        (json_path, json_chunks),
+        (junit_path, junit_chunks),
         (markdown_path, render_markdown),
-        (html_path, render_html),
+        (html_path, html_chunks),
     )
     for path, render in writers:
         if path:

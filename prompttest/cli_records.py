@@ -47,7 +47,8 @@ def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) 
     prompttest diff --base REF RUN   snapshots at a git ref against a run
     """
     from .diffing import compare, git_side, run_side, snapshot_side
-    from .report.diffreport import diff_json_chunks, render_diff_html, render_diff_markdown, render_diff_text
+    from .report.diffreport import diff_json_chunks, render_diff_markdown, render_diff_text
+    from .report.html import html_chunks
 
     project = _project()
     if len(runs) > 2 or (base and len(runs) > 1):
@@ -61,13 +62,10 @@ def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) 
         a = snapshot_side(project.snapshots_dir)
         b = run_side(project.runs_dir, runs[0] if runs else "last")
     comparison = compare(a, b)
-    render: dict[str, Callable[[Any], str]] = {
-        "text": render_diff_text,
-        "markdown": render_diff_markdown,
-        "html": render_diff_html,
-    }
-    # JSON lists every key: it is written as it is rendered, one key at a time.
-    pieces = diff_json_chunks(comparison) if fmt == "json" else [render[fmt](comparison)]
+    render: dict[str, Callable[[Any], str]] = {"text": render_diff_text, "markdown": render_diff_markdown}
+    # JSON and HTML list every key: they are written as they are rendered, a key at a time.
+    streamed = {"json": diff_json_chunks, "html": lambda c: html_chunks(c.record)}
+    pieces = streamed[fmt](comparison) if fmt in streamed else [render[fmt](comparison)]
     if output:
         from .snapshots import atomic_write
 

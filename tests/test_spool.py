@@ -11,6 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.model import CheckResult, Result, Verdict
+from prompttest.report.html import render_html
+from prompttest.report.junit import render_junit
+from prompttest.report.markdown import render_markdown
 from prompttest.report.text import render_errors, render_summary, render_table, sorted_results
 from prompttest.runs import RunRecord
 from prompttest.session import exit_code, key_exit_code
@@ -220,6 +223,6 @@ def test_a_spooled_run_reports_and_gates_as_the_same_run_held_in_memory(
     reference = max((key_exit_code(r, ci=ci, strict=strict) for r in stored), default=0)
     assert exit_code(spooled, strict=strict) == exit_code(held, strict=strict) == reference
     code = exit_code(held, strict=strict)
-    for render in (render_table, render_errors):
-        assert render(spooled) == render(held)
+    for render in (render_table, render_errors, render_junit, render_html, render_markdown):
+        assert render(spooled) == render(held)  # the streamed reports too, in SQLite's order
     assert render_summary(spooled, exit_code=code) == render_summary(held, exit_code=code)

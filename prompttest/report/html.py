@@ -15,9 +15,11 @@ import base64
 import difflib
 import hashlib
 import html
+import itertools
 import json
 import re
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 from ..model import VERDICT_ORDER, Result, Verdict
@@ -145,8 +147,13 @@ CSP = (
 
 def render_html(record: RunRecord) -> str:
     """The run as one self-contained HTML page: summary, filters, one row per result key."""
-    results = list(sorted_results(record.results))
-    page = f"""<!DOCTYPE html>
+    return "".join(html_chunks(record))
+
+
+def html_chunks(record: RunRecord) -> Iterator[str]:
+    """The text of `render_html` in pieces, one row at a time: a 10,000-key page is never
+    held whole. The rows and the filters' index are two passes over the sorted results."""
+    head = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -161,19 +168,25 @@ def render_html(record: RunRecord) -> str:
 {_header(record)}
 {_summary(record)}
 <noscript><p class="sub">Filters and search need JavaScript; everything else reads without it.</p></noscript>
-{_controls(results)}
+{_controls(record)}
 <section id="results">
-{"".join(_row(index, result) for index, result in enumerate(results))}
-<p id="none" class="empty"{"" if not results else " hidden"}>No result matches.</p>
+"""
+    pieces = itertools.chain(
+        [head],
+        (_row(index, result) for index, result in enumerate(sorted_results(record.results))),
+        [
+            f'''\n<p id="none" class="empty"{"" if not record.results else " hidden"}>No result matches.</p>
 </section>
 </main>
-<script type="application/json" id="pt-data">{script_json(_index(results))}</script>
-<script>{_JS}</script>
-</body>
-</html>
-"""
-    # A lone surrogate in an output cannot be written as UTF-8: replace it, not crash the writer.
-    return page.encode("utf-8", errors="replace").decode("utf-8")
+<script type="application/json" id="pt-data">''',
+            '{"rows":[',
+        ],
+        _index_rows(record),
+        [f"]}}</script>\n<script>{_JS}</script>\n</body>\n</html>\n"],
+    )
+    for piece in pieces:
+        # A lone surrogate in an output cannot be written as UTF-8: replace it, not crash the writer.
+        yield piece.encode("utf-8", errors="replace").decode("utf-8")
 
 
 def script_json(value: Any) -> str:
@@ -223,9 +236,10 @@ def _summary(record: RunRecord) -> str:
     return f'<h2>Summary</h2>\n<div class="chips" id="counts">{chips}</div>\n<dl class="stats">{cells}</dl>'
 
 
-def _controls(results: list[Result]) -> str:
-    verdicts = Counter(r.verdict for r in results)
-    suites = Counter(r.suite for r in results)
+def _controls(record: RunRecord) -> str:
+    counts = record.counts()
+    verdicts = {v: counts[v.value] for v in Verdict}
+    suites = Counter(r.suite for r in record.results)
     verdict_options = "".join(
         f'<option value="{v.value}">{v.value} ({verdicts[v]})</option>' for v in VERDICT_ORDER if verdicts[v]
     )
@@ -242,14 +256,16 @@ def _controls(results: list[Result]) -> str:
 </div>"""
 
 
-def _index(results: list[Result]) -> dict[str, Any]:
-    """What the filters and the search read, one entry per row, in row order."""
-    rows = []
-    for result in results:
+def _index_rows(record: RunRecord) -> Iterator[str]:
+    """What the filters and the search read, one entry per row, in row order: the items of
+    `{"rows": [...]}` as `script_json` writes it, comma first but for the first."""
+    separator = ""
+    for result in sorted_results(record.results):
         parts = [result.key, result.output or "", result.snapshot_output or "", result.error or ""]
         parts += [f"{check.label}: {check.reason}" for check in result.checks]
-        rows.append({"verdict": result.verdict.value, "suite": result.suite, "text": "\n".join(parts)})
-    return {"rows": rows}
+        row = {"verdict": result.verdict.value, "suite": result.suite, "text": "\n".join(parts)}
+        yield separator + script_json(row)
+        separator = ","
 
 
 def _row(index: int, result: Result) -> str:

@@ -13,10 +13,13 @@ from __future__ import annotations
 import os
 import re
 import xml.etree.ElementTree as ET
-from itertools import groupby
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 
 from ..model import Result, Verdict
 from ..runs import RunRecord
+from ..spool import in_order
 from .annotations import display_path
 from .textdiff import fails_run, output_diff, reason_lines
 
@@ -27,20 +30,74 @@ MESSAGE_WIDTH = 200
 
 def render_junit(record: RunRecord, *, cwd: str | None = None) -> str:
     """The run as a JUnit XML document (`cwd`: what `file` attributes are relative to)."""
+    return "".join(junit_chunks(record, cwd=cwd))
+
+
+def junit_chunks(record: RunRecord, *, cwd: str | None = None) -> Iterator[str]:
+    """The text of `render_junit` in pieces, one test case at a time (as `ET.indent` lays it
+    out): a 10,000-key report is never held whole, as an element tree or as text.
+
+    Each `<testsuite>` opens with its counts, so the results are gone through twice: once
+    to count, once to write.
+    """
     base = cwd if cwd is not None else os.getcwd()
+    suites = {
+        suite: _testsuite(record, suite, counts, base=base) for suite, counts in _counts(record).items()
+    }
     root = ET.Element("testsuites", name="prompttest")
-    totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
-    ordered = sorted(record.results, key=lambda r: (r.suite, r.case, r.target))
-    for suite, results in groupby(ordered, key=lambda r: r.suite):
-        element = _testsuite(record, suite, list(results), base=base)
-        root.append(element)
-        for name in totals:
-            totals[name] += int(element.get(name, "0"))
-    for name, value in totals.items():
-        root.set(name, str(value))
+    for name in ("tests", *_OUTCOMES.values()):
+        root.set(name, str(sum(int(element.get(name, "0")) for element in suites.values())))
     root.set("time", _seconds(record.wall_s * 1000))
-    ET.indent(root)
-    return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+    yield '<?xml version="1.0" encoding="UTF-8"?>\n'
+    if not suites:
+        yield ET.tostring(root, encoding="unicode") + "\n"
+        return
+    yield _opening(root) + "\n"
+    current = None
+    for result in _ordered(record):
+        if result.suite != current:
+            if current is not None:
+                yield "  </testsuite>\n"
+            current = result.suite
+            yield f"  {_opening(suites[current])}\n"
+        case = _testcase(record, result, base=base)
+        ET.indent(case, level=2)
+        yield f"    {ET.tostring(case, encoding='unicode')}\n"
+    yield "  </testsuite>\n</testsuites>\n"
+
+
+# A test case's child element -> the count it adds to in its <testsuite>.
+_OUTCOMES = {"failure": "failures", "error": "errors", "skipped": "skipped"}
+
+
+@dataclass
+class _SuiteCounts:
+    tests: int = 0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    time_ms: float = 0.0  # summed in the document's order, as the cases are written
+    suite_path: str = ""
+
+
+def _counts(record: RunRecord) -> dict[str, _SuiteCounts]:
+    counts: dict[str, _SuiteCounts] = {}
+    for result in _ordered(record):
+        suite = counts.setdefault(result.suite, _SuiteCounts(suite_path=result.suite_path))
+        suite.tests += 1
+        suite.time_ms += _latency(result)
+        outcome = _outcome(record, result)
+        if outcome:
+            suite.outcomes[_OUTCOMES[outcome]] += 1
+    return counts
+
+
+def _ordered(record: RunRecord) -> Iterable[Result]:
+    return in_order(record.results, key=lambda r: (r.suite, r.case, r.target))
+
+
+def _opening(element: ET.Element) -> str:
+    """The start tag of an element, attributes as ET writes them."""
+    text = ET.tostring(element, encoding="unicode")  # `<tag a="1" />`: no children yet
+    return text.removesuffix(" />") + ">"
 
 
 def xml_text(text: str) -> str:
@@ -48,24 +105,27 @@ def xml_text(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-def _testsuite(record: RunRecord, suite: str, results: list[Result], *, base: str) -> ET.Element:
+def _testsuite(record: RunRecord, suite: str, counts: _SuiteCounts, *, base: str) -> ET.Element:
     element = ET.Element("testsuite", name=xml_text(suite))
-    counts = {"failures": 0, "errors": 0, "skipped": 0}
-    for result in results:
-        case = _testcase(record, result, base=base)
-        element.append(case)
-        for child in case:
-            counts[{"failure": "failures", "error": "errors", "skipped": "skipped"}[child.tag]] += 1
-    element.set("tests", str(len(results)))
-    for name, value in counts.items():
-        element.set(name, str(value))
-    element.set("time", _seconds(sum(_latency(r) for r in results)))
+    element.set("tests", str(counts.tests))
+    for name in _OUTCOMES.values():
+        element.set(name, str(counts.outcomes[name]))
+    element.set("time", _seconds(counts.time_ms))
     if record.started_at:
         element.set("timestamp", xml_text(record.started_at))
-    path = display_path(results[0].suite_path, cwd=base)
+    path = display_path(counts.suite_path, cwd=base)
     if path:
         element.set("file", xml_text(path))
     return element
+
+
+def _outcome(record: RunRecord, result: Result) -> str | None:
+    """The test case's child element: an error, a skip, a failure, or none (it passes)."""
+    if result.verdict is Verdict.ERROR:
+        return "error"
+    if result.verdict is Verdict.OBSOLETE:
+        return "skipped"
+    return "failure" if fails_run(record, result) else None
 
 
 def _testcase(record: RunRecord, result: Result, *, base: str) -> ET.Element:
@@ -81,12 +141,13 @@ def _testcase(record: RunRecord, result: Result, *, base: str) -> ET.Element:
         case.set("file", xml_text(path))
         if result.case_line is not None:
             case.set("line", str(result.case_line))
-    if result.verdict is Verdict.ERROR:
+    outcome = _outcome(record, result)
+    if outcome == "error":
         error = result.error or "the provider call failed"
         ET.SubElement(case, "error", message=_one_line(error), type="error").text = xml_text(error)
-    elif result.verdict is Verdict.OBSOLETE:
+    elif outcome == "skipped":
         ET.SubElement(case, "skipped", message="obsolete: in the snapshot, no longer in the suite")
-    elif fails_run(record, result):
+    elif outcome == "failure":
         failure = ET.SubElement(
             case, "failure", message=_one_line(_message(record, result)), type=result.verdict.value
         )

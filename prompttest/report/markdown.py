@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..runs import RunRecord
+from ..spool import matching
 from .text import sorted_results
 from .textdiff import explaining_checks, fails_run, output_diff
 
@@ -49,7 +50,7 @@ class _Section:
 
 def render_markdown(record: RunRecord, *, limit: int = 60000) -> str:
     """The run as GitHub-flavoured Markdown, at most `limit` characters long."""
-    failing = any(fails_run(record, result) for result in record.results)
+    failing = any(fails_run(record, result) for result in matching(record.results, "notable"))
     head = "\n\n".join([_title(record, failing=failing), _counts_table(record), _stats(record)]) + "\n"
     if len(head) > limit:
         return _title(record, failing=failing)[:limit]
@@ -145,7 +146,7 @@ def _sections(record: RunRecord) -> list[_Section]:
     strict = bool(record.options.get("strict"))
     opened = OPEN_VERDICTS + (STRICT_VERDICTS if strict else ())
     by_verdict: dict[Verdict, list[Result]] = {}
-    for result in sorted_results(record.results):
+    for result in sorted_results(record.results, only="notable"):
         if result.verdict is not Verdict.UNCHANGED:
             by_verdict.setdefault(result.verdict, []).append(result)
     sections = []
