@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from .checks import run_check
@@ -75,14 +75,13 @@ class _Test:
     change: RateChange
 
 
-def judge_sampled(
-    results: Sequence[Result], baselines: Sequence[Baseline | None], sampled: Sequence[bool], *, alpha: float
-) -> list[Result]:
-    """Decide the verdicts of the sampled keys, all their tests adjusted together."""
+def sample_tests(keyed: Iterable[tuple[int, Result, Baseline | None]]) -> dict[int, dict[int, RateChange]]:
+    """Every pass-rate test of the sampled keys, adjusted together (Holm), by the key's
+    number and then the check's index. Only the tests are held, not the results."""
     tests = [
         _Test(i, j, RateChange.compare(k_before=before[0], n_before=before[1], k_after=k, n_after=n))
-        for i, (result, baseline) in enumerate(zip(results, baselines, strict=True))
-        if sampled[i] and baseline is not None and result.error is None
+        for i, result, baseline in keyed
+        if baseline is not None and result.error is None
         for j, check in enumerate(result.checks)
         if not check.stale and (before := baseline.count(check.label)) is not None
         for k, n in [_count(check)]
@@ -91,11 +90,7 @@ def judge_sampled(
     by_result: dict[int, dict[int, RateChange]] = {}
     for test, change in zip(tests, adjusted, strict=True):
         by_result.setdefault(test.result, {})[test.check] = change
-    judged = list(results)
-    for i, result in enumerate(results):
-        if sampled[i]:
-            judged[i] = _judge(result, baselines[i], by_result.get(i, {}), alpha)
-    return judged
+    return by_result
 
 
 def _count(check: CheckResult) -> tuple[int, int]:
@@ -104,7 +99,10 @@ def _count(check: CheckResult) -> tuple[int, int]:
     return (1 if check.passed else 0), 1
 
 
-def _judge(result: Result, baseline: Baseline | None, changes: dict[int, RateChange], alpha: float) -> Result:
+def judge_sample(
+    result: Result, baseline: Baseline | None, changes: dict[int, RateChange], *, alpha: float
+) -> Result:
+    """A sampled key's verdict, from its tests as `sample_tests` adjusted them."""
     checks = list(result.checks)
     classes: dict[str, str] = {}
     for index, change in changes.items():

@@ -36,7 +36,7 @@ from .model import (
 from .runner import Answer, CallOptions, ProgressFn, answer_stream
 from .runs import RunRecord, write_run
 from .safety import check_endpoint_settings, check_settings, check_suites
-from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sampled
+from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sample, sample_tests
 from .secrets import Redactor
 from .shards import Shard
 from .similarity import classify_change
@@ -315,7 +315,7 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
     if error is not None:
         return result
     if is_sampled(job, baseline):
-        # The verdict is decided run-wide later (judge_sampled), unless a check erred.
+        # The verdict is decided run-wide later (sample_tests), unless a check erred.
         return _settle_checks(evaluate_samples(job, outputs, result, context), baseline)
     output = outputs[0]
     checks = tuple(run_check(spec, output.text, context(job, output)) for spec in job.checks)
@@ -397,8 +397,8 @@ class _KeyResults:
         self.plan, self.baselines, self.alpha = the_plan, baselines, alpha
         self.spool = ResultSpool()
         self.count = 0
-        # Sampled keys wait for the run's end: their tests are adjusted together.
-        self.sampled: list[tuple[int, Result, Baseline | None]] = []
+        # Sampled keys wait for the run's end (their tests are adjusted together), on disk too.
+        self.sampled = ResultSpool()
 
     def decide(self, item: tuple[int, Job], answers: Mapping[str, Answer]) -> None:
         position, job = item
@@ -411,9 +411,14 @@ class _KeyResults:
         result = replace(result, judge_cost_usd=_judging_cost(job, answers))
         baseline = entry.baseline() if entry else None
         if is_sampled(job, baseline):
-            self.sampled.append((position, result, baseline))
+            self.sampled.add(position, result)
         else:
             self.keep(position, _describe_change(result))
+
+    def _sampled(self) -> Iterator[tuple[int, Result, Baseline | None]]:
+        for position, result in self.sampled.positioned():
+            entry = self.baselines.get(result.suite, f"{result.case}@{result.target}")
+            yield position, result, entry.baseline() if entry else None
 
     def keep(self, position: int, result: Result) -> None:
         self.spool.add(position, result)
@@ -422,11 +427,10 @@ class _KeyResults:
     def finish(self) -> ResultSpool:
         """The spool, with the sampled keys' verdicts and (for a complete plan) obsolete entries."""
         if self.sampled:
-            positions, results, baselines = zip(*self.sampled, strict=True)
-            judged = judge_sampled(results, baselines, [True] * len(results), alpha=self.alpha)
-            for position, result in zip(positions, judged, strict=True):
-                self.keep(position, _describe_change(result))
-            self.sampled = []
+            changes = sample_tests(self._sampled())
+            for position, result, baseline in self._sampled():
+                judged = judge_sample(result, baseline, changes.get(position, {}), alpha=self.alpha)
+                self.keep(position, _describe_change(judged))
         if self.plan.complete:
             for suite in self.plan.suites:
                 for entry in self.baselines.unproduced(suite.name):

@@ -143,7 +143,7 @@ class ResultSpool(Sequence[Result]):
         The keys are sorted by SQLite, in a table of their own: not even they are held.
         A key SQLite cannot store (anything but text, numbers, bytes) is sorted in memory.
         """
-        keyed = ((key(result), position) for position, result in self._positioned(only))
+        keyed = ((key(result), position) for position, result in self.positioned(only))
         first = next(keyed, None)
         if first is None:
             return
@@ -174,7 +174,8 @@ class ResultSpool(Sequence[Result]):
         row = self._db.execute("SELECT result FROM results WHERE position = ?", (position,)).fetchone()
         return decode(row[0])
 
-    def _positioned(self, only: str | None = None) -> Iterator[tuple[int, Result]]:
+    def positioned(self, only: str | None = None) -> Iterator[tuple[int, Result]]:
+        """(position, result) pairs in position order (of those FILTERS[only] keeps)."""
         if only is not None and only not in FILTERS:
             raise KeyError(only)
         where = f" WHERE {only} = 1" if only else ""
