@@ -10,14 +10,15 @@ not significant is `inconclusive`.
 from __future__ import annotations
 
 import statistics
+from array import array
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from .checks import run_check
 from .model import CheckContext, CheckResult, Job, Output, Result
 from .snapshots import entry_from
-from .stats import RateChange, adjust
+from .stats import RateChange, holm
 from .verdicts import Baseline, Outcome, decide_sampled
 
 ContextFn = Callable[[Job, Output], CheckContext]
@@ -68,29 +69,47 @@ def _count_check(job: Job, index: int, outputs: Sequence[Output], context: Conte
     )
 
 
-@dataclass(frozen=True)
-class _Test:
-    result: int
-    check: int
-    change: RateChange
+class SampleTests:
+    """Every pass-rate test of a run's sampled keys, adjusted together (Holm), kept in arrays:
+    a few dozen bytes a test, whatever the keys' outputs. `keyed` gives (key number, result,
+    baseline) in increasing key numbers; `of` hands each key's tests back in that order."""
 
+    def __init__(self, keyed: Iterable[tuple[int, Result, Baseline | None]]) -> None:
+        self.keys, self.checks, self.counts = array("q"), array("i"), array("q")
+        drops, rises = array("d"), array("d")
+        for i, result, baseline in keyed:
+            if baseline is None or result.error is not None:
+                continue
+            for j, check in enumerate(result.checks):
+                before = None if check.stale else baseline.count(check.label)
+                if before is None:
+                    continue
+                counts = (before[0], before[1], *_count(check))
+                change = RateChange.compare(
+                    k_before=counts[0], n_before=counts[1], k_after=counts[2], n_after=counts[3]
+                )
+                self.keys.append(i)
+                self.checks.append(j)
+                self.counts.extend(counts)
+                drops.append(change.p_drop)
+                rises.append(change.p_rise)
+        # Drops and rises are two families, each over every test (see stats.adjust).
+        self.p_drop, self.p_rise = array("d", holm(drops)), array("d", holm(rises))
+        self._next = 0
 
-def sample_tests(keyed: Iterable[tuple[int, Result, Baseline | None]]) -> dict[int, dict[int, RateChange]]:
-    """Every pass-rate test of the sampled keys, adjusted together (Holm), by the key's
-    number and then the check's index. Only the tests are held, not the results."""
-    tests = [
-        _Test(i, j, RateChange.compare(k_before=before[0], n_before=before[1], k_after=k, n_after=n))
-        for i, result, baseline in keyed
-        if baseline is not None and result.error is None
-        for j, check in enumerate(result.checks)
-        if not check.stale and (before := baseline.count(check.label)) is not None
-        for k, n in [_count(check)]
-    ]
-    adjusted = adjust([t.change for t in tests], "holm")
-    by_result: dict[int, dict[int, RateChange]] = {}
-    for test, change in zip(tests, adjusted, strict=True):
-        by_result.setdefault(test.result, {})[test.check] = change
-    return by_result
+    def of(self, key: int) -> dict[int, RateChange]:
+        """The adjusted tests of key number `key`, by check index (ask in increasing keys)."""
+        while self._next < len(self.keys) and self.keys[self._next] < key:
+            self._next += 1
+        found = {}
+        while self._next < len(self.keys) and self.keys[self._next] == key:
+            t = self._next
+            k_before, n_before, k_after, n_after = self.counts[4 * t : 4 * t + 4]
+            found[self.checks[t]] = RateChange(
+                k_before, n_before, k_after, n_after, p_drop=self.p_drop[t], p_rise=self.p_rise[t]
+            )
+            self._next += 1
+        return found
 
 
 def _count(check: CheckResult) -> tuple[int, int]:

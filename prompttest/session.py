@@ -36,7 +36,7 @@ from .model import (
 from .runner import Answer, CallOptions, ProgressFn, answer_stream
 from .runs import RunRecord, write_run
 from .safety import check_endpoint_settings, check_settings, check_suites
-from .sampling import ContextFn, evaluate_samples, is_sampled, judge_sample, sample_tests
+from .sampling import ContextFn, SampleTests, evaluate_samples, is_sampled, judge_sample
 from .secrets import Redactor
 from .shards import Shard
 from .similarity import classify_change
@@ -315,7 +315,7 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
     if error is not None:
         return result
     if is_sampled(job, baseline):
-        # The verdict is decided run-wide later (sample_tests), unless a check erred.
+        # The verdict is decided run-wide later (SampleTests), unless a check erred.
         return _settle_checks(evaluate_samples(job, outputs, result, context), baseline)
     output = outputs[0]
     checks = tuple(run_check(spec, output.text, context(job, output)) for spec in job.checks)
@@ -427,9 +427,9 @@ class _KeyResults:
     def finish(self) -> ResultSpool:
         """The spool, with the sampled keys' verdicts and (for a complete plan) obsolete entries."""
         if self.sampled:
-            changes = sample_tests(self._sampled())
+            tests = SampleTests(self._sampled())
             for position, result, baseline in self._sampled():
-                judged = judge_sample(result, baseline, changes.get(position, {}), alpha=self.alpha)
+                judged = judge_sample(result, baseline, tests.of(position), alpha=self.alpha)
                 self.keep(position, _describe_change(judged))
         if self.plan.complete:
             for suite in self.plan.suites:

@@ -6,7 +6,14 @@ import json
 from collections import Counter
 
 import pytest
-from conftest import Project
+from conftest import FUZZ, Project
+from hypothesis import given
+from hypothesis import strategies as st
+
+from prompttest.model import CheckResult, Result, Verdict
+from prompttest.sampling import SampleTests
+from prompttest.stats import RateChange, adjust
+from prompttest.verdicts import Baseline
 
 SUITE = """\
     target: {id: fake, model: openai/fake, api_base: "{api_base}"}
@@ -137,3 +144,67 @@ def test_too_few_samples_to_ever_be_significant_is_said(
     assert "1 repeated key(s) have too few samples for any drop to be significant" in result.out
     ten = project.run("run", "-j", "1", "--repeat", "10", capsys=capsys)
     assert "too few samples" not in ten.out
+
+
+@st.composite
+def sampled_keys(draw: st.DrawFn) -> list[tuple[int, Result, Baseline | None]]:
+    """Sampled keys as a run makes them: each check's pass count out of its samples, and a
+    snapshot that has some of the checks (or no snapshot at all)."""
+    keys = []
+    for number in sorted(draw(st.sets(st.integers(0, 40), max_size=8))):
+        checks, counts = [], {}
+        for j in range(draw(st.integers(0, 3))):
+            n = draw(st.integers(1, 12))
+            checks.append(
+                CheckResult(
+                    label=f"c{j}",
+                    passed=False,
+                    reason="",
+                    passed_count=draw(st.integers(0, n)),
+                    samples=n,
+                    stale=draw(st.booleans()),
+                )
+            )
+            if draw(st.booleans()):
+                m = draw(st.integers(1, 12))
+                counts[f"c{j}"] = (draw(st.integers(0, m)), m)
+        result = Result(
+            suite="s",
+            case=f"k{number}",
+            target="t",
+            model="m",
+            verdict=Verdict.NEW,
+            output="x",
+            checks=tuple(checks),
+            error=draw(st.none() | st.just("HTTP 500")),
+        )
+        baseline = Baseline(output="x", checks={}, counts=counts) if draw(st.booleans()) else None
+        keys.append((number, result, baseline))
+    return keys
+
+
+@FUZZ
+@given(sampled_keys())
+def test_sample_tests_are_the_run_wide_holm_adjusted_tests_of_each_key(
+    keys: list[tuple[int, Result, Baseline | None]],
+) -> None:
+    """The arrays hand back, key by key, what adjusting every test of the run at once gives."""
+    tests = [
+        (
+            number,
+            j,
+            RateChange.compare(k_before=b[0], n_before=b[1], k_after=c.passed_count, n_after=c.samples),
+        )
+        for number, result, baseline in keys
+        if baseline is not None and result.error is None
+        for j, c in enumerate(result.checks)
+        if not c.stale and (b := baseline.count(c.label)) is not None
+    ]
+    adjusted = adjust([change for _, _, change in tests], "holm")
+    expected: dict[int, dict[int, RateChange]] = {}
+    for (number, j, _), change in zip(tests, adjusted, strict=True):
+        expected.setdefault(number, {})[j] = change
+    collected = SampleTests(iter(keys))
+    assert {number: collected.of(number) for number, _, _ in keys} == {
+        number: expected.get(number, {}) for number, _, _ in keys
+    }
