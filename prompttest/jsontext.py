@@ -62,9 +62,10 @@ def chunks_with_items(
 
 
 def scan_object(handle: TextIO, items_of: str, *, chunk: int = 1 << 16) -> Iterator[tuple[str, Any]]:
-    """The members of the JSON object in `handle`, read a piece at a time: a (name, value)
-    pair each, except the array named `items_of`, which gives an (items_of, item) pair per
-    item. So a 10,000-key run record is read one result at a time, never whole.
+    """The members of the JSON object in `handle`, read a piece at a time, as (name, value)
+    pairs; the array named `items_of` comes as an iterator of its items, which reads them
+    one at a time (go through it before asking for the next member). So a 10,000-key run
+    record is read one result at a time, never whole.
 
     What `json.load` refuses, this refuses too, with a ValueError; an `items_of` that is
     not an array is given whole, as a plain member.
@@ -80,20 +81,28 @@ def scan_object(handle: TextIO, items_of: str, *, chunk: int = 1 << 16) -> Itera
                 raise ValueError(f"expected a member name at character {reader.offset}")
             reader.expect(":")
             if name == items_of and reader.peek() == "[":
-                reader.take()
-                if reader.peek() == "]":
-                    reader.take()
-                else:
-                    while True:
-                        yield name, reader.value()
-                        if reader.expect(",", "]") == "]":
-                            break
+                items = _items(reader)
+                yield name, items
+                for _ in items:  # what the caller left unread
+                    pass
             else:
                 yield name, reader.value()
             if reader.expect(",", "}") == "}":
                 break
     if reader.peek() != "":
         raise ValueError(f"extra data at character {reader.offset}")
+
+
+def _items(reader: _Reader) -> Iterator[Any]:
+    """The items of the array that starts at the reader, one at a time."""
+    reader.expect("[")
+    if reader.peek() == "]":
+        reader.take()
+        return
+    while True:
+        yield reader.value()
+        if reader.expect(",", "]") == "]":
+            return
 
 
 _NUMBER_GOES_ON = frozenset("0123456789.eE+-")

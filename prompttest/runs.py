@@ -150,22 +150,22 @@ def scan_run(path: Path, add: Callable[[Result], None]) -> str:
 
 def _scan(path: Path, add: Callable[[Result], None]) -> str:
     run_id: Any = None
-    results: int | None = None  # None: no `results` member (yet)
+    listed = False  # a `results` array was there (if empty, nothing is handed out)
     with path.open(encoding="utf-8") as handle:
         for name, value in scan_object(handle, "results"):
             if name == "id":
                 run_id = value
             elif name == "results":
-                results = results or 0
-                if isinstance(value, list) and not value:
-                    continue  # `results` given whole: an empty list
-                if not isinstance(value, dict):
-                    raise TypeError(f"results[{results}] must be an object")
-                add(_check_result(Result.from_dict(value), f"results[{results}]"))
-                results += 1
+                if not isinstance(value, Iterator):
+                    raise TypeError("`results` must be a list")
+                listed = True
+                for index, item in enumerate(value):
+                    if not isinstance(item, dict):
+                        raise TypeError(f"results[{index}] must be an object")
+                    add(_check_result(Result.from_dict(item), f"results[{index}]"))
     if not isinstance(run_id, str):
         raise TypeError("`id` must be a string")
-    if results is None:
+    if not listed:
         raise LookupError("'results'")
     return run_id
 
