@@ -39,15 +39,8 @@ class ResponseCache:
 
     def get(self, call: Call) -> Output | None:
         """The cached answer to `call`, or None."""
-        if not self.read or not self.directory.exists():
-            return None
-        raw = self._open().get(call.cache_key())
-        if raw is None:
-            return None
-        try:
-            return Output.from_dict(json.loads(raw), cached=True)
-        except (ValueError, KeyError, TypeError):
-            return None  # an unreadable entry is a miss, not a crash
+        found = self.lookup(call) if self.read else None
+        return found[0] if found else None
 
     def lookup(self, call: Call) -> tuple[Output, bool] | None:
         """The answer to `call` from the cache, or stored earlier through this view (then

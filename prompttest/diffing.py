@@ -19,7 +19,7 @@ from typing import Any
 from .errors import PromptTestError
 from .model import CheckResult, Result, Verdict
 from .runs import RunRecord, find_run, scan_run
-from .snapshots import Entry, duplicate_entry, parse_snapshot, scan_snapshot
+from .snapshots import Entry, parse_snapshot, refusing_duplicates, scan_snapshot
 from .spool import ResultsByKey, ResultSpool
 from .verdicts import Baseline, Outcome, decide, flags
 
@@ -74,15 +74,7 @@ def snapshot_side(snapshots_dir: Path, label: str = "snapshots") -> Side:
 
 def _add_snapshot(results: ResultsByKey, suite: str, path: Path) -> None:
     """Read one snapshot file (as a stream) into `results`."""
-    lines: dict[str, int | None] = {}
-
-    def add(entry: Entry, line: int | None) -> None:
-        if entry.name in lines:
-            raise duplicate_entry(entry.name, first=lines[entry.name], file=str(path), line=line)
-        lines[entry.name] = line
-        results.add(_from_entry(suite, entry))
-
-    scan_snapshot(path, add)
+    scan_snapshot(path, refusing_duplicates(lambda entry, _: results.add(_from_entry(suite, entry)), path))
 
 
 def git_side(root: Path, snapshots_dir: Path, ref: str) -> Side:

@@ -122,6 +122,10 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
     )
 
 
+# Takes each entry of a snapshot being read, with the line it starts on.
+AddEntry = Callable[[Entry, int | None], None]
+
+
 def snapshot_path(snapshots_dir: Path, suite: str) -> Path:
     return snapshots_dir / f"{suite}.yaml"
 
@@ -129,29 +133,36 @@ def snapshot_path(snapshots_dir: Path, suite: str) -> Path:
 def read_snapshot(path: Path) -> dict[str, Entry]:
     """The entries of one snapshot file, by `case@target`; {} when there is none."""
     entries: dict[str, Entry] = {}
-    lines: dict[str, int | None] = {}
-
-    def add(entry: Entry, line: int | None) -> None:
-        if entry.name in entries:
-            raise duplicate_entry(entry.name, first=lines[entry.name], file=str(path), line=line)
-        entries[entry.name], lines[entry.name] = entry, line
-
-    scan_snapshot(path, add)
+    scan_snapshot(path, refusing_duplicates(lambda entry, _: entries.__setitem__(entry.name, entry), path))
     return entries
 
 
-def scan_snapshot(path: Path, add: Callable[[Entry, int | None], None]) -> None:
+def refusing_duplicates(add: AddEntry, path: Path) -> AddEntry:
+    """`add`, but a second entry of a name is an error that gives both lines (it remembers
+    each name's line: a few dozen bytes an entry)."""
+    lines: dict[str, int | None] = {}
+
+    def checked(entry: Entry, line: int | None) -> None:
+        if entry.name in lines:
+            raise duplicate_entry(entry.name, first=lines[entry.name], file=str(path), line=line)
+        lines[entry.name] = line
+        add(entry, line)
+
+    return checked
+
+
+def scan_snapshot(path: Path, add: AddEntry) -> None:
     """Hand each entry of one snapshot file to `add` (with its line), in file order, as it is
     read: the file is read as a stream, so a snapshot of 10,000 entries is never held whole.
-    `add` refuses duplicate names (it is the one that remembers them). No file: no entries."""
+    `add` refuses duplicate names (it is the one that remembers them: see
+    `refusing_duplicates`). No file: no entries."""
     if not path.exists():
         return
     file = str(path)
     _refuse_merge_conflict_in(path)
-    hint = _BROKEN_HINT
 
     def entry(name: str, raw: Any, line: int) -> None:
-        add(_entry(str(name), raw, file=file, line=line, hint=hint), line)
+        add(_entry(str(name), raw, file=file, line=line, hint=_BROKEN_HINT), line)
 
     data, _ = stream_yaml_file(path, error=SnapshotError, items_at=("results",), sink=entry)
     _check_top(data, file=file)

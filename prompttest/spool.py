@@ -49,8 +49,36 @@ FILTERS: dict[str, Callable[[Result], bool]] = {
 
 
 def _sql_value(value: Any) -> Any:
+    return _text(value) if isinstance(value, str) else value
+
+
+def _text(value: str) -> bytes:
     # Text as UTF-8 bytes: SQLite orders them as Python orders strings, lone surrogates too.
-    return value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+    return value.encode("utf-8", "surrogatepass")
+
+
+def _from_text(value: bytes) -> str:
+    return bytes(value).decode("utf-8", "surrogatepass")
+
+
+def _rows(db: sqlite3.Connection, query: str, parameters: tuple[object, ...] = ()) -> Iterator[Any]:
+    """The rows of a query, fetched `_BATCH` at a time."""
+    cursor = db.execute(query, parameters)
+    while rows := cursor.fetchmany(_BATCH):
+        yield from rows
+
+
+def _pack(values: tuple[Any, ...], whole: object) -> bytes:
+    """`values` marshalled; `whole` pickled if marshal cannot write one of them."""
+    try:
+        return _MARSHAL + marshal.dumps(values)
+    except ValueError:  # an object in a judge's params (possible through the API)
+        return _PICKLE + pickle.dumps(whole, pickle.HIGHEST_PROTOCOL)
+
+
+def _unpack(blob: bytes) -> Any:
+    """The marshalled tuple, or the pickled object, that `_pack` wrote."""
+    return pickle.loads(blob[1:]) if blob[:1] == _PICKLE else marshal.loads(blob[1:])
 
 
 def encode(result: Result) -> bytes:
@@ -58,17 +86,14 @@ def encode(result: Result) -> bytes:
     values = [getattr(result, name) for name in _RESULT_FIELDS]
     values[_VERDICT] = result.verdict.value
     values[_CHECKS] = tuple(_check_values(check) for check in result.checks)
-    try:
-        return _MARSHAL + marshal.dumps(tuple(values))
-    except ValueError:  # a value marshal cannot write (an object in a custom check's judge)
-        return _PICKLE + pickle.dumps(result, pickle.HIGHEST_PROTOCOL)
+    return _pack(tuple(values), result)
 
 
 def decode(blob: bytes) -> Result:
-    if blob[:1] == _PICKLE:
-        result: Result = pickle.loads(blob[1:])
-        return result
-    values = list(marshal.loads(blob[1:]))
+    data = _unpack(blob)
+    if isinstance(data, Result):
+        return data
+    values = list(data)
     values[_VERDICT] = Verdict(values[_VERDICT])
     values[_CHECKS] = tuple(CheckResult(*check) for check in values[_CHECKS])
     return Result(*values)
@@ -101,21 +126,13 @@ class ResultSpool(Sequence[Result]):
 
     def only(self, name: str) -> Iterator[Result]:
         """The results that FILTERS[name] keeps, in position order, the others not even read."""
-        if name not in FILTERS:
-            raise KeyError(name)
-        cursor = self._db.execute(f"SELECT result FROM results WHERE {name} = 1 ORDER BY position")
-        while rows := cursor.fetchmany(_BATCH):
-            for (blob,) in rows:
-                yield decode(blob)
+        return (result for _, result in self.positioned(name))
 
     def __len__(self) -> int:
         return self._count
 
     def __iter__(self) -> Iterator[Result]:
-        cursor = self._db.execute("SELECT result FROM results ORDER BY position")
-        while rows := cursor.fetchmany(_BATCH):
-            for (blob,) in rows:
-                yield decode(blob)
+        return (result for _, result in self.positioned())
 
     @overload
     def __getitem__(self, index: int) -> Result: ...
@@ -160,13 +177,12 @@ class ResultSpool(Sequence[Result]):
                 f"INSERT INTO {table} VALUES ({', '.join('?' * (len(columns) + 1))})",
                 (tuple(map(_sql_value, k)) + (p,) for k, p in itertools.chain([first], keyed)),
             )
-            cursor = self._db.execute(
+            query = (
                 f"SELECT r.result FROM {table} AS o JOIN results AS r ON r.position = o.position"
                 f" ORDER BY {', '.join(columns)}, o.position"
             )
-            while rows := cursor.fetchmany(_BATCH):
-                for (blob,) in rows:
-                    yield decode(blob)
+            for (blob,) in _rows(self._db, query):
+                yield decode(blob)
         finally:
             self._db.execute(f"DROP TABLE {table}")
 
@@ -179,10 +195,10 @@ class ResultSpool(Sequence[Result]):
         if only is not None and only not in FILTERS:
             raise KeyError(only)
         where = f" WHERE {only} = 1" if only else ""
-        cursor = self._db.execute(f"SELECT position, result FROM results{where} ORDER BY position")
-        while rows := cursor.fetchmany(_BATCH):
-            for position, blob in rows:
-                yield position, decode(blob)
+        for position, blob in _rows(
+            self._db, f"SELECT position, result FROM results{where} ORDER BY position"
+        ):
+            yield position, decode(blob)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence):
@@ -210,11 +226,11 @@ class ResultsByKey(Mapping[str, Result]):
     def add(self, result: Result) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO results VALUES (?, ?, ?)",
-            (_sql_value(result.key), _sql_value(result.suite), encode(result)),
+            (_text(result.key), _text(result.suite), encode(result)),
         )
 
     def __getitem__(self, key: str) -> Result:
-        row = self._db.execute("SELECT result FROM results WHERE key = ?", (_sql_value(key),)).fetchone()
+        row = self._db.execute("SELECT result FROM results WHERE key = ?", (_text(key),)).fetchone()
         if row is None:
             raise KeyError(key)
         return decode(row[0])
@@ -222,14 +238,12 @@ class ResultsByKey(Mapping[str, Result]):
     def __contains__(self, key: object) -> bool:
         if not isinstance(key, str):
             return False
-        found = self._db.execute("SELECT 1 FROM results WHERE key = ?", (_sql_value(key),)).fetchone()
+        found = self._db.execute("SELECT 1 FROM results WHERE key = ?", (_text(key),)).fetchone()
         return found is not None
 
     def __iter__(self) -> Iterator[str]:
-        cursor = self._db.execute("SELECT key FROM results ORDER BY key")  # the keys alone: nothing decoded
-        while rows := cursor.fetchmany(_BATCH):
-            for (key,) in rows:
-                yield bytes(key).decode("utf-8", "surrogatepass")
+        # The keys alone: nothing decoded.
+        return (_from_text(key) for (key,) in _rows(self._db, "SELECT key FROM results ORDER BY key"))
 
     def __len__(self) -> int:
         return int(self._db.execute("SELECT COUNT(*) FROM results").fetchone()[0])
@@ -241,17 +255,14 @@ class ResultsByKey(Mapping[str, Result]):
         return ((result.key, result) for result in self.values())
 
     def of_suite(self, suite: str) -> Iterator[Result]:
-        return self._read("SELECT result FROM results WHERE suite = ? ORDER BY key", (_sql_value(suite),))
+        return self._read("SELECT result FROM results WHERE suite = ? ORDER BY key", (_text(suite),))
 
     def suites(self) -> set[str]:
         rows = self._db.execute("SELECT DISTINCT suite FROM results").fetchall()
-        return {bytes(suite).decode("utf-8", "surrogatepass") for (suite,) in rows}
+        return {_from_text(suite) for (suite,) in rows}
 
     def _read(self, query: str, parameters: tuple[object, ...]) -> Iterator[Result]:
-        cursor = self._db.execute(query, parameters)
-        while rows := cursor.fetchmany(_BATCH):
-            for (blob,) in rows:
-                yield decode(blob)
+        return (decode(blob) for (blob,) in _rows(self._db, query, parameters))
 
 
 def in_order(
@@ -378,10 +389,7 @@ class EntrySpool:
         )
 
     def _entries(self, query: str, parameters: tuple[object, ...]) -> Iterator[Entry]:
-        cursor = self._db.execute(query, parameters)
-        while rows := cursor.fetchmany(_BATCH):
-            for row in rows:
-                yield _decode_entry(row[-1])
+        return (_decode_entry(row[-1]) for row in _rows(self._db, query, parameters))
 
     def close(self) -> None:
         self._db.close()
@@ -397,18 +405,9 @@ def _encode_entry(entry: Entry) -> bytes:
     for index in _MAPPINGS:
         values[index] = dict(values[index])
     values[_JUDGES] = {label: dict(judge) for label, judge in entry.judges.items()}
-    try:
-        return _MARSHAL + marshal.dumps(tuple(values))
-    except ValueError:  # an object marshal cannot write (a judge's params built through the API)
-        return _PICKLE + pickle.dumps(entry, pickle.HIGHEST_PROTOCOL)
+    return _pack(tuple(values), entry)
 
 
 def _decode_entry(blob: bytes) -> Entry:
-    if blob[:1] == _PICKLE:
-        entry: Entry = pickle.loads(blob[1:])
-        return entry
-    return Entry(*marshal.loads(blob[1:]))
-
-
-def _text(value: str) -> bytes:
-    return value.encode("utf-8", "surrogatepass")
+    data = _unpack(blob)
+    return data if isinstance(data, Entry) else Entry(*data)
