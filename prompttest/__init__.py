@@ -22,19 +22,19 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "run": "prompttest.api",
     "merge_runs": "prompttest.api",
-    "load_suite": "prompttest.suite",
-    "load_suites": "prompttest.suite",
+    "load_suite": "prompttest.suites.loading",
+    "load_suites": "prompttest.suites.loading",
     "RunOptions": "prompttest.session",
     "exit_code": "prompttest.session",
-    "RunRecord": "prompttest.runs",
-    "read_run": "prompttest.runs",
+    "RunRecord": "prompttest.records.runs",
+    "read_run": "prompttest.records.runs",
     "Result": "prompttest.model",
     "Verdict": "prompttest.model",
     "CheckResult": "prompttest.model",
     "CheckContext": "prompttest.model",
     "Suite": "prompttest.model",
-    "Shard": "prompttest.shards",
-    "Merged": "prompttest.merge",
+    "Shard": "prompttest.suites.shards",
+    "Merged": "prompttest.session.merge",
     "PromptTestError": "prompttest.errors",
 }
 
@@ -60,12 +60,12 @@ __all__ = [
 if TYPE_CHECKING:
     from .api import merge_runs, run
     from .errors import PromptTestError
-    from .merge import Merged
     from .model import CheckContext, CheckResult, Result, Suite, Verdict
-    from .runs import RunRecord, read_run
+    from .records.runs import RunRecord, read_run
     from .session import RunOptions, exit_code
-    from .shards import Shard
-    from .suite import load_suite, load_suites
+    from .session.merge import Merged
+    from .suites.loading import load_suite, load_suites
+    from .suites.shards import Shard
 
 
 def __getattr__(name: str) -> Any:

@@ -15,15 +15,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from .calls.runner import ProgressFn
 from .config import load_project
-from .merge import Merged
-from .merge import merge_runs as _merge_runs
-from .runner import ProgressFn
-from .runs import RunRecord
-from .session import RunOptions
+from .model.stats import DEFAULT_ALPHA
+from .records.runs import RunRecord
 from .session import run as _run
-from .shards import Shard, parse_shard
-from .stats import DEFAULT_ALPHA
+from .session import run_options
+from .session.merge import Merged
+from .session.merge import merge_runs as _merge_runs
+from .suites.shards import Shard
 
 
 def run(
@@ -56,13 +56,12 @@ def run(
     As `prompttest run`: snapshots are written locally (new keys; everything with `update`),
     never with `ci`; the run record is written under `.prompttest/runs/`. Pass the record
     to `exit_code` for what the command would exit with. `shard` is `"2/4"` or a Shard.
-    Raises a PromptTestError (its `exit_code` is 2 or 3) for a bad suite or config.
+    Raises a PromptTestError (its `exit_code` is 2 or 3) for a bad suite or config, and an
+    OptionsError (also a ValueError) for options that contradict each other.
     """
-    if ci and update:
-        raise ValueError("update cannot be used with ci: the CI gate never writes snapshots")
-    options = RunOptions(
+    options = run_options(
         paths=_paths(paths, project_dir),
-        models=tuple(models),
+        models=models,
         api_base=api_base,
         update=update,
         ci=ci,
@@ -72,12 +71,12 @@ def run(
         retries=retries,
         use_cache=use_cache,
         offline=offline,
-        filters=tuple(filters),
+        filters=filters,
         repeat=repeat,
         alpha=alpha,
         max_cost=max_cost,
         safe=safe,
-        shard=parse_shard(shard) if isinstance(shard, str) else shard,
+        shard=shard,
     )
     project = load_project(Path(project_dir) if project_dir is not None else None)
     return _run(project, options, on_progress=on_progress).record

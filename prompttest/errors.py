@@ -44,6 +44,13 @@ class SuiteError(PromptTestError):
     """A suite file (or its cases file) is broken."""
 
 
+class OptionsError(PromptTestError, ValueError):
+    """Options that contradict each other (`--ci` with `--update`): bad usage, nothing run.
+
+    A ValueError too, as the Python API raised before the options were built in one place.
+    """
+
+
 class ConfigError(PromptTestError):
     """pyproject.toml / PROMPTTEST_* settings are broken."""
 

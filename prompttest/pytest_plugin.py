@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from .config import Project
     from .errors import PromptTestError
     from .model import Result
-    from .runs import RunRecord
+    from .records.runs import RunRecord
 
 SUITE_SUFFIXES = (".yaml", ".yml")
 TRUTHY = {"1", "true", "yes", "on"}

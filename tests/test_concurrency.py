@@ -18,11 +18,11 @@ import diskcache
 import pytest
 from conftest import Project
 
-from prompttest import locking
 from prompttest.errors import EXIT_USAGE, LockTimeout
-from prompttest.locking import file_lock, lock_path, read_holder, snapshot_lock
-from prompttest.runs import read_run
-from prompttest.snapshots import read_snapshot
+from prompttest.records import locking
+from prompttest.records.locking import file_lock, lock_path, read_holder, snapshot_lock
+from prompttest.records.runs import read_run
+from prompttest.records.snapshots import read_snapshot
 
 CASES = 6  # per group; two groups of cases per suite and per process, one group shared
 
@@ -120,7 +120,7 @@ def test_two_runs_at_once_keep_every_snapshot_entry_and_their_own_run_records(pr
 
 def test_a_second_writer_times_out_with_the_holders_pid(tmp_path: Path) -> None:
     code = (
-        "import sys, time; from pathlib import Path; from prompttest.locking import snapshot_lock\n"
+        "import sys, time; from pathlib import Path; from prompttest.records.locking import snapshot_lock\n"
         "with snapshot_lock(Path(sys.argv[1])):\n    print('held', flush=True); time.sleep(60)\n"
     )
     holder = subprocess.Popen([sys.executable, "-c", code, str(tmp_path)], stdout=subprocess.PIPE, text=True)
@@ -203,10 +203,10 @@ def test_a_run_that_cannot_get_the_lock_exits_2_and_writes_nothing(
 
 
 def test_run_ids_of_two_processes_started_in_the_same_microsecond_differ() -> None:
-    from prompttest.session import _run_id
+    from prompttest.session.loop import run_id as _run_id
 
     started = 1_700_000_000.123456
-    code = f"from prompttest.session import _run_id; print(_run_id({started!r}))"
+    code = f"from prompttest.session.loop import run_id as _run_id; print(_run_id({started!r}))"
     other = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert other.stdout.strip() != _run_id(started)
     assert other.stdout.strip().split("-")[:2] == _run_id(started).split("-")[:2]  # same time prefix

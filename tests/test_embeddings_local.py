@@ -15,8 +15,8 @@ import sys
 import pytest
 from conftest import require_installed
 
-from prompttest import embeddings_local
-from prompttest.embeddings_local import MODEL_NAME, Tokenizer, cosine, embed
+from prompttest.calls.local import embeddings as embeddings_local
+from prompttest.calls.local.embeddings import MODEL_NAME, Tokenizer, cosine, embed
 from prompttest.errors import EXIT_PROVIDER, ProviderSetupError
 
 EXTRA = ("numpy", embeddings_local.WEIGHTS_PACKAGE)
@@ -82,7 +82,7 @@ def tokenizer(real_model: None) -> Tokenizer:
 
 
 def test_importing_the_module_does_not_import_numpy() -> None:
-    code = "import sys, prompttest.embeddings_local; print('numpy' in sys.modules)"
+    code = "import sys, prompttest.calls.local.embeddings; print('numpy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
 

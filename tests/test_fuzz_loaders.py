@@ -29,18 +29,18 @@ from conftest import FUZZ, GEO_SUITE, replies
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prompttest.casefiles import read_case_file
 from prompttest.cli import main
 from prompttest.errors import PromptTestError, SnapshotError, SuiteError
+from prompttest.io.yamlsource import load_yaml
 from prompttest.model import Target
+from prompttest.records.runs import read_run
+from prompttest.records.snapshots import read_snapshot, write_snapshot
 from prompttest.report.jsonreport import render_json
 from prompttest.report.junit import render_junit
 from prompttest.report.markdown import render_markdown
 from prompttest.report.text import render_errors, render_summary, render_table
-from prompttest.runs import read_run
-from prompttest.snapshots import read_snapshot, write_snapshot
-from prompttest.suite import expand, load_suite, load_suites
-from prompttest.yamlsource import load_yaml
+from prompttest.suites.casefiles import read_case_file
+from prompttest.suites.loading import expand, load_suite, load_suites
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -681,7 +681,7 @@ def test_a_deeply_nested_yaml_document_is_refused_quickly(expression: str) -> No
     # segmentation fault, not an exception. In a child process, so a regression fails
     # this test instead of killing the test run.
     code = (
-        "import time; from prompttest.yamlsource import load_yaml\n"
+        "import time; from prompttest.io.yamlsource import load_yaml\n"
         f"text = {expression}\nstart = time.perf_counter()\n"
         "try:\n    load_yaml(text, file='deep.yaml')\n"
         "except Exception as error:\n    print(type(error).__name__, error.line, error.message)\n"
@@ -787,7 +787,7 @@ def test_a_deeply_nested_run_record_is_a_clear_error(tmp_path: Path) -> None:
 )
 def test_a_broken_review_decisions_file_only_means_nothing_was_rejected(tmp_path: Path, text: str) -> None:
     # `{"rejected": [["a"]]}` was a TypeError (an unhashable key) in `review` and `accept`.
-    from prompttest.review import decisions_path, rejected_keys
+    from prompttest.records.review import decisions_path, rejected_keys
 
     record = tmp_path / "runs" / "20240101T000000-000001.json"
     decisions_path(record).parent.mkdir(parents=True)

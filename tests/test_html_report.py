@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 import pytest
 
 from prompttest.model import CheckResult, Result, Verdict
+from prompttest.records.runs import RunRecord
 from prompttest.report.html import render_html
-from prompttest.runs import RunRecord
 
 CHROMIUM = Path("/usr/bin/chromium")
 # Without the networking flags Chromium phones home at start; this machine refuses it.

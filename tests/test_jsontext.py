@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.errors import PromptTestError
-from prompttest.jsontext import dumps_with_items, scan_object
+from prompttest.io.jsontext import dumps_with_items, scan_object
 from prompttest.model import CheckResult, Result, Verdict
-from prompttest.runs import RunRecord, read_run, scan_run
+from prompttest.records.runs import RunRecord, read_run, scan_run
 
 VALUES: list[Any] = [None, True, 1, 2.5, 'é\n"x"', [], {}, [1, {"a": []}], {"k": {"n": [None, "y"]}}]
 

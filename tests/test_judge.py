@@ -14,7 +14,7 @@ import pytest
 from conftest import Project
 from fake_server import Malformed, Status
 
-from prompttest.judge import Judgement, decide, parse_judgement
+from prompttest.checks.judge import Judgement, decide, parse_judgement
 from prompttest.model import CheckError
 
 # ----------------------------------------------------------------------- parsing answers

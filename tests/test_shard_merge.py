@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import Project
 
-from prompttest.merge import MergeError, merge_records
-from prompttest.runs import RunRecord, read_run
-from prompttest.shards import Shard, parse_shard, shard_of
+from prompttest.records.runs import RunRecord, read_run
+from prompttest.session.merge import MergeError, merge_records
+from prompttest.suites.shards import Shard, parse_shard, shard_of
 
 # Eight cases; with N=3 the hash puts c1 in shard 1, c2 c5 c6 in shard 2, c0 c3 c4 c7 in shard 3.
 CASES = "".join(f"  - {{id: c{i}, vars: {{word: w{i}}}, expect: [{{contains: w{i}}}]}}\n" for i in range(8))

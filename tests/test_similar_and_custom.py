@@ -13,7 +13,7 @@ import pytest
 from conftest import Project, require_installed
 from fake_server import Status
 
-from prompttest.embeddings_local import INSTALL_COMMAND
+from prompttest.calls.local.embeddings import INSTALL_COMMAND
 
 SIMILAR = """\
     target: {id: fake, model: openai/fake, api_base: "{api_base}"}

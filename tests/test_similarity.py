@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from prompttest.similarity import (
+from prompttest.checks.similarity import (
     ChangeSummary,
     align_sentences,
     classify_change,

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from prompttest.stats import (
+from prompttest.model.stats import (
     PassRule,
     RateChange,
     adjust,

@@ -12,11 +12,11 @@ import pytest
 from conftest import Project
 
 import prompttest
-from prompttest import runner
+from prompttest.calls import runner
 from prompttest.errors import SuiteError
 from prompttest.model import Case
-from prompttest.spool import EntrySpool, ResultSpool
-from prompttest.suite import load_suite
+from prompttest.records.spool import EntrySpool, ResultSpool
+from prompttest.suites.loading import load_suite
 
 # Eight cases, two prompts: every prompt is asked by four keys far apart from each other.
 SUITE = """\

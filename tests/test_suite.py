@@ -13,17 +13,17 @@ from typing import Any
 import pytest
 
 from prompttest.errors import SnapshotError, SuiteError
+from prompttest.io.yamlsource import MAX_ALIASES, load_yaml, load_yaml_file
 from prompttest.model import Target
-from prompttest.suite import (
+from prompttest.suites.loading import (
     expand,
     find_suite_files,
     load_suite,
     load_suites,
     parse_key,
 )
-from prompttest.suite_schema import known_checks, suite_schema
-from prompttest.template import render, render_value, variables_in
-from prompttest.yamlsource import MAX_ALIASES, load_yaml, load_yaml_file
+from prompttest.suites.schema import known_checks, suite_schema
+from prompttest.suites.template import render, render_value, variables_in
 
 DEFAULT = Target(id="local/gemma-3-270m", model="local/gemma-3-270m")
 

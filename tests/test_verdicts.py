@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prompttest.model import Verdict
-from prompttest.verdicts import Baseline, Outcome, decide, flags, is_failure
+from prompttest.verdicts.table import Baseline, Outcome, decide, flags, is_failure
 
 P, F = True, False
 

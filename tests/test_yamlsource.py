@@ -16,9 +16,9 @@ from conftest import FUZZ
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from prompttest import yamlsource
 from prompttest.errors import PromptTestError, SuiteError
-from prompttest.yamlsource import Lines, load_yaml
+from prompttest.io import yamlsource
+from prompttest.io.yamlsource import Lines, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
 

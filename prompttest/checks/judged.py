@@ -13,11 +13,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from prompttest import judge
-from prompttest.checks import Defaults, quote, register
+from prompttest.checks import Defaults, judge, quote, register
+from prompttest.checks.similarity import lexical_similarity
 from prompttest.errors import SuiteError
 from prompttest.model import Call, CheckContext, CheckError, canonical_json
-from prompttest.similarity import lexical_similarity
 
 JUDGE_FIELDS = frozenset({"rubric", "model", "params", "threshold", "name", "api_base"})
 SIMILAR_FIELDS = frozenset({"to", "threshold", "method", "model", "api_base"})

@@ -17,7 +17,7 @@ import os
 from pathlib import Path
 
 from ..model import Result, Verdict
-from ..runs import RunRecord
+from ..records.runs import RunRecord
 from .text import sorted_results
 from .textdiff import fails_run, output_diff, reason_lines
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 from tabulate import tabulate
 
-from ..diffing import Comparison, SuiteStats, stats_to_dict
-from ..jsontext import chunks_with_items
+from ..io.jsontext import chunks_with_items
 from ..model import Result, Verdict
+from ..records.diffing import Comparison, SuiteStats, stats_to_dict
 from .html import render_html
 from .markdown import render_markdown
 from .text import render_errors, render_table, sorted_results

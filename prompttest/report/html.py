@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import VERDICT_ORDER, Result, Verdict
-from ..runs import RunRecord
+from ..records.runs import RunRecord
 from .text import sorted_results
 from .textdiff import flipped_checks, reason_lines
 

@@ -8,7 +8,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from ..runs import RunRecord
+from ..records.runs import RunRecord
 
 
 def render_json(record: RunRecord) -> str:

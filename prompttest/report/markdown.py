@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..model import VERDICT_ORDER, Result, Verdict
-from ..runs import RunRecord
-from ..spool import matching
+from ..records.runs import RunRecord
+from ..records.spool import matching
 from .text import sorted_results
 from .textdiff import explaining_checks, fails_run, output_diff
 

@@ -7,9 +7,9 @@ from collections.abc import Iterable, Sequence
 from tabulate import tabulate
 
 from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
-from ..runs import RunRecord
-from ..spool import in_order, matching
-from ..stats import min_p_value, wilson_interval
+from ..model.stats import min_p_value, wilson_interval
+from ..records.runs import RunRecord
+from ..records.spool import in_order, matching
 
 DETAIL_WIDTH = 70
 TABLE_ROWS = 200  # the terminal table's rows at most

@@ -8,8 +8,8 @@ from __future__ import annotations
 import difflib
 
 from ..model import CheckResult, Result, Verdict
-from ..runs import RunRecord
-from ..verdicts import is_failure
+from ..records.runs import RunRecord
+from ..verdicts.table import is_failure
 
 SNAPSHOT_LABEL = "snapshot"
 NEW_LABEL = "new"

@@ -1,0 +1,309 @@
+"""Provider calls. The only module that imports litellm, and only when a call is made.
+
+Retries live here and only here: litellm is told `num_retries=0`, so attempts are
+never multiplied by two nested retry layers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..model import Call, Output
+from .local import embeddings as embeddings_local
+from .local import llama as local_model
+from .throttle import AdaptiveLimit
+
+# HTTP statuses that say "try again later"; everything else with a status is final.
+RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 520, 522, 524, 529})
+# Statuses that say "every call to this model will fail the same way": stop calling it.
+FATAL_FOR_TARGET = frozenset({401, 402, 403, 404})
+MAX_RETRY_AFTER_S = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long one attempt may take and how often a call is tried."""
+
+    timeout_s: float = 60.0
+    max_attempts: int = 4
+    base_delay_s: float = 0.5
+    max_delay_s: float = 20.0
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Delay before attempt `attempt + 1`: Retry-After if given, else full jitter."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), MAX_RETRY_AFTER_S)
+        ceiling = min(self.max_delay_s, self.base_delay_s * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)
+
+
+class ProviderError(Exception):
+    """A call that failed for good (after retries, or at once when retrying cannot help)."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        attempts: int = 1,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status_code = status_code
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.attempts = attempts
+
+    @property
+    def fatal_for_target(self) -> bool:
+        """True when further calls to the same model would fail the same way."""
+        return self.status_code in FATAL_FOR_TARGET or self.quota_exhausted
+
+    @property
+    def quota_exhausted(self) -> bool:
+        """A 429 that no wait will fix: the account is out of credit (OpenAI's insufficient_quota)."""
+        return self.status_code == 429 and any(
+            word in self.message.lower() for word in ("insufficient_quota", "exceeded your current quota")
+        )
+
+
+_litellm: Any = None
+
+
+def load_litellm() -> Any:
+    """The lazy door: import litellm once, set up to never reach for the network itself."""
+    global _litellm
+    if _litellm is None:
+        # Without this, the import fetches a price map from the internet and, offline,
+        # retries in the background and sometimes crashes the process.
+        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+        import litellm
+
+        litellm.suppress_debug_info = True  # else every error prints a banner on stdout
+        litellm.telemetry = False
+        local_model.register(litellm)  # `local/...`: the embedded in-process model
+        _litellm = litellm
+    return _litellm
+
+
+async def close_clients() -> None:
+    """Close litellm's cached HTTP clients, so a run leaves no open session or socket behind."""
+    if _litellm is not None:
+        await _litellm.close_litellm_async_clients()
+
+
+async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None = None) -> tuple[Output, int]:
+    """Answer one call; returns the output and the number of attempts it took.
+
+    Each attempt holds a slot of `limit` (the target's adaptive concurrency), which a 429
+    shrinks; waiting between attempts holds none. Raises ProviderError when the call
+    failed for good.
+    """
+    limit = limit or AdaptiveLimit(ceiling=1)
+    attempt = 0
+    while True:
+        attempt += 1
+        try:
+            async with limit.attempt() as started:
+                try:
+                    output = await _attempt(call, policy)
+                except ProviderError as error:
+                    if error.status_code == 429:
+                        limit.rate_limited(started)
+                    raise
+            limit.succeeded()
+            return output, attempt
+        except ProviderError as error:
+            error.attempts = attempt
+            if not error.retryable or attempt >= policy.max_attempts:
+                raise
+            await asyncio.sleep(policy.backoff(attempt, error.retry_after))
+
+
+async def _attempt(call: Call, policy: RetryPolicy) -> Output:
+    if call.kind == "embedding":
+        return await _embed(call, policy)
+    litellm = load_litellm()
+    kwargs = _endpoint(call)
+    started = time.perf_counter()
+    try:
+        # The outer timeout is a backstop: a stalled stream must not hang the run.
+        response = await asyncio.wait_for(
+            litellm.acompletion(
+                model=call.model,
+                messages=list(call.messages),
+                timeout=policy.timeout_s,
+                num_retries=0,
+                **kwargs,
+            ),
+            timeout=policy.timeout_s + 5,
+        )
+    except TimeoutError:
+        raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
+    except Exception as exc:  # litellm raises many types; classify by status code
+        raise classify(exc) from None
+    latency_ms = (time.perf_counter() - started) * 1000
+    return _parse_response(response, latency_ms, model=call.model)
+
+
+def _endpoint(call: Call) -> dict[str, Any]:
+    kwargs: dict[str, Any] = dict(call.params)
+    if call.api_base:
+        kwargs["api_base"] = call.api_base
+        if call.model.startswith("openai/") and not os.environ.get("OPENAI_API_KEY"):
+            # Self-hosted OpenAI-compatible servers rarely want a key; the SDK insists on one.
+            kwargs["api_key"] = "no-key"
+    return kwargs
+
+
+async def _embed(call: Call, policy: RetryPolicy) -> Output:
+    """The embedding of the call's one text: in-process for the packaged model, else litellm."""
+    text = str(call.messages[0]["content"])
+    started = time.perf_counter()
+    if embeddings_local.is_local_embedding(call.model):
+        vectors = await asyncio.to_thread(embeddings_local.embed, [text])
+        return _embedding_output(vectors[0], started, cost=0.0, tokens=None)
+    litellm = load_litellm()
+    try:
+        response = await asyncio.wait_for(
+            litellm.aembedding(
+                model=call.model, input=[text], timeout=policy.timeout_s, num_retries=0, **_endpoint(call)
+            ),
+            timeout=policy.timeout_s + 5,
+        )
+    except TimeoutError:
+        raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
+    except Exception as exc:  # litellm raises many types; classify by status code
+        raise classify(exc) from None
+    try:
+        item = response.data[0]
+        vector = item["embedding"] if isinstance(item, dict) else item.embedding
+        values = [float(x) for x in vector]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+        raise ProviderError("malformed response: no embedding vector", retryable=True) from None
+    if not values:
+        raise ProviderError("malformed response: an empty embedding vector", retryable=True)
+    cost = (getattr(response, "_hidden_params", None) or {}).get("response_cost")
+    usage = getattr(response, "usage", None)
+    return _embedding_output(
+        values,
+        started,
+        cost=float(cost) if isinstance(cost, (int, float)) else None,
+        tokens=getattr(usage, "prompt_tokens", None),
+    )
+
+
+def _embedding_output(
+    vector: list[float], started: float, *, cost: float | None, tokens: int | None
+) -> Output:
+    return Output(
+        text="",
+        prompt_tokens=tokens,
+        cost_usd=cost,
+        latency_ms=round((time.perf_counter() - started) * 1000, 1),
+        embedding=tuple(vector),
+    )
+
+
+def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Output:
+    try:
+        text = response.choices[0].message.content
+    except (AttributeError, IndexError, TypeError):
+        text = None
+    if not isinstance(text, str):
+        raise ProviderError("malformed response: no message content", retryable=True)
+    usage = getattr(response, "usage", None)
+    hidden = getattr(response, "_hidden_params", None) or {}
+    cost = hidden.get("response_cost")
+    if cost is None and local_model.is_local(model):
+        cost = 0.0  # runs in-process: free, not unknown (litellm has no price for it)
+    return Output(
+        text=text,
+        prompt_tokens=getattr(usage, "prompt_tokens", None),
+        completion_tokens=getattr(usage, "completion_tokens", None),
+        cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
+        latency_ms=round(latency_ms, 1),
+    )
+
+
+def classify(exc: BaseException) -> ProviderError:
+    """Turn any exception from litellm into a ProviderError that knows if a retry helps."""
+    status = getattr(exc, "status_code", None)
+    status = status if isinstance(status, int) else None
+    message = _one_line(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
+    name = type(exc).__name__
+    if name in ("Timeout", "APITimeoutError", "TimeoutError", "ReadTimeout"):
+        return ProviderError(f"timed out: {message}", status_code=status, retryable=True)
+    if status is None:
+        # Dropped connections, unparseable bodies: transient until proven otherwise.
+        return ProviderError(f"{name}: {message}", retryable=True)
+    retry_after = _retry_after(exc) if status == 429 else None
+    error = ProviderError(
+        f"HTTP {status} ({name}): {message}",
+        status_code=status,
+        retryable=status in RETRYABLE_STATUS,
+        retry_after=retry_after,
+    )
+    if error.quota_exhausted:
+        error.retryable = False  # waiting does not buy credit
+    return error
+
+
+def _retry_after(exc: BaseException) -> float | None:
+    """The Retry-After header of a 429, wherever litellm kept it."""
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),
+        getattr(getattr(exc, "response", None), "headers", None),
+    ):
+        if not headers:
+            continue
+        value = headers.get("retry-after") or headers.get("Retry-After")
+        if value is None:
+            continue
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return None  # an HTTP-date: fall back to our own backoff
+    return None
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+# Output tokens assumed for a call whose params set no max_tokens (dry-run estimates only).
+ASSUMED_OUTPUT_TOKENS = 256
+
+
+def estimate_cost(call: Call) -> float | None:
+    """An estimate of a call's cost before making it; None when no price is known.
+
+    Prompt tokens are counted with the model's tokenizer; output tokens are taken at the
+    call's `max_tokens` (else ASSUMED_OUTPUT_TOKENS), so the estimate leans high.
+    """
+    if call.model.startswith("local/"):
+        return 0.0
+    litellm = load_litellm()
+    input_price = call.params.get("input_cost_per_token")
+    output_price = call.params.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        try:
+            info = litellm.get_model_info(call.model)
+        except Exception:  # litellm raises for any model missing from its price map
+            return None
+        input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        return None
+    prompt_tokens = litellm.token_counter(model=call.model, messages=list(call.messages))
+    output_tokens = (
+        call.params.get("max_tokens") or call.params.get("max_completion_tokens") or ASSUMED_OUTPUT_TOKENS
+    )
+    return float(prompt_tokens * input_price + output_tokens * output_price)

@@ -1,0 +1,80 @@
+"""The `prompttest` group, its commands, and `main`: the one place errors become text.
+
+Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+
+import click
+
+from .. import __version__
+from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
+from . import records, run, suites, workspace
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="prompttest")
+def cli() -> None:
+    """Prompt regression testing: run suites of prompts against any model, check the
+    outputs, keep the accepted ones as snapshots in git, and fail CI on regressions.
+
+    \b
+    Start with `prompttest init`, then `prompttest run`.
+    Exit codes: 0 all good, 1 regressions or failing checks, 2 bad suite, config or
+    usage (nothing called, nothing written), 3 errors (provider calls, or checks that
+    could not decide), 130/143 interrupted (Ctrl-C/SIGTERM).
+    """
+
+
+for module in (run, suites, workspace, records):
+    for command in module.COMMANDS:
+        cli.add_command(command)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled): stop exactly as on Ctrl-C, but exit 143."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run a command, turn user errors into one paragraph and an exit code."""
+    on_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
+    try:
+        code = _run_cli(argv)
+    finally:
+        if on_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+    sys.exit(code)
+
+
+def _run_cli(argv: list[str] | None) -> int:
+    try:
+        code = cli.main(args=argv, prog_name="prompttest", standalone_mode=False)
+    except click.exceptions.Exit as done:  # --help, --version
+        code = done.exit_code
+    except click.UsageError as error:
+        error.show()
+        code = EXIT_USAGE
+    except (click.Abort, KeyboardInterrupt) as stop:
+        click.echo("interrupted: finished calls are cached, no snapshot was written", err=True)
+        # click turns a KeyboardInterrupt into Abort, keeping it as the cause
+        terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)
+        code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED
+    except click.ClickException as error:
+        error.show()
+        code = error.exit_code
+    except PromptTestError as error:
+        if os.environ.get("PROMPTTEST_DEBUG"):
+            raise
+        click.echo(error.render(), err=True)
+        code = error.exit_code
+    return code if isinstance(code, int) else EXIT_OK

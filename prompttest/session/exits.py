@@ -1,0 +1,29 @@
+"""A run's exit code from its verdicts: 0 all good, 1 it fails, 3 errors (see errors.py)."""
+
+from __future__ import annotations
+
+from ..errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
+from ..model import Result, Verdict
+from ..records.runs import RunRecord
+from ..records.spool import matching
+from ..verdicts.table import is_failure
+
+
+def exit_code(record: RunRecord, *, strict: bool = False) -> int:
+    """0 all good, 1 regressions or failing checks, 3 provider errors."""
+    # An unchanged key that passes changes nothing: only the others are gone through.
+    notable = matching(record.results, "notable")
+    codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in notable}
+    return max(codes, default=EXIT_OK)  # EXIT_PROVIDER (3) > EXIT_FAILED (1) > EXIT_OK (0)
+
+
+def key_exit_code(result: Result, *, ci: bool, update: bool = False, strict: bool = False) -> int:
+    """What one key makes of the run: 0 fine, 1 it fails the run, 3 it is an error."""
+    if result.verdict is Verdict.ERROR:
+        return EXIT_PROVIDER
+    if not result.passed and not result.known_failing:
+        return EXIT_FAILED  # a failing check fails the run, whatever its verdict
+    # With --update every verdict was accepted into the snapshots.
+    if not update and is_failure(result.verdict, ci=ci, strict=strict, known_failing=result.known_failing):
+        return EXIT_FAILED
+    return EXIT_OK

@@ -1,0 +1,99 @@
+"""`prompttest run` as plain Python: a Plan in, every key answered and decided, a RunRecord
+out, the snapshots updated (never in CI) and the run record written."""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ..calls.cache import ResponseCache
+from ..calls.runner import CallOptions, ProgressFn, answer_stream
+from ..calls.secrets import Redactor
+from ..config import Project
+from ..records.locking import snapshot_lock
+from ..records.runs import RunRecord, write_run
+from ..records.snapshots import snapshot_path
+from ..records.spool import EntrySpool
+from .options import RunOptions, recorded_options
+from .plan import plan
+from .results import KeyResults, judged_calls
+from .snapshot_updates import write_snapshots
+
+
+@dataclass
+class RunOutcome:
+    """A finished run: its record, where it was written, which snapshot files changed."""
+
+    record: RunRecord
+    record_path: Path | None
+    snapshots_written: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # how the run went, for the terminal
+
+
+def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None) -> RunOutcome:
+    """Run the suites; write snapshots (unless in CI) and a run record."""
+    started = time.time()
+    the_plan = plan(project, options)
+    # Read every snapshot before calling anything: a broken one must stop the run early.
+    baselines = EntrySpool()
+    for suite in the_plan.suites:
+        baselines.load(suite.name, snapshot_path(project.snapshots_dir, suite.name))
+    settings = project.settings
+    call_options = CallOptions(
+        concurrency=options.concurrency or settings.concurrency,
+        offline=options.offline,
+        timeout_s=options.timeout or settings.timeout,
+        max_attempts=(options.retries if options.retries is not None else settings.retries) + 1,
+        redact=Redactor(),
+        max_cost=options.max_cost,
+    )
+    cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
+    keys = KeyResults(the_plan, baselines, alpha=options.alpha)
+    try:
+        tally = answer_stream(
+            enumerate(the_plan.iter_jobs()),
+            calls=lambda item: item[1].calls(),
+            # Judged checks grade the outputs with calls of their own (judges, embeddings):
+            # the same cache, retries and budget as the suite's calls.
+            follow_up=lambda item, answers: judged_calls(item[1], answers),
+            done=keys.decide,
+            total=the_plan.calls,
+            cache=cache,
+            options=call_options,
+            on_progress=on_progress,
+        )
+    finally:
+        cache.close()
+    results = keys.finish()
+    record = RunRecord(
+        id=run_id(started),
+        started_at=datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+        wall_s=time.time() - started,
+        results=results,
+        ci=options.ci,
+        update=options.update,
+        calls=tally.calls,
+        cache_hits=tally.cache_hits,
+        options=recorded_options(options),
+    )
+    written: list[Path] = []
+    if not options.ci:
+        with snapshot_lock(project.root / settings.state):  # one writer of snapshots at a time
+            written = write_snapshots(project, the_plan, record, baselines, update=options.update)
+    baselines.close()
+    record_path = write_run(project.runs_dir, record)
+    notes = [
+        f"{model} answered 429 (rate limited): calls in flight went down to {lowest} "
+        f"(of {call_options.concurrency}) and back up as answers came"
+        for model, lowest in sorted(tally.throttled.items())
+    ]
+    return RunOutcome(record=record, record_path=record_path, snapshots_written=written, notes=notes)
+
+
+def run_id(started: float) -> str:
+    """Sorts by start time; the pid keeps two runs started in the same microsecond apart."""
+    stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S")
+    return f"{stamp}-{int(started * 1e6) % 1_000_000:06d}-{os.getpid()}"

@@ -1,0 +1,127 @@
+"""Suite files in, a Plan out: the suites, the jobs they make, the calls those jobs need.
+
+Nothing is called here; what --safe refuses and every broken suite, judge or custom check is
+refused here, before a run costs anything.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from functools import cached_property
+
+from ..checks import Defaults, needs_resolving, resolve_check
+from ..config import Project, read_pyproject
+from ..errors import SuiteError
+from ..model import Job, Suite, Target, key_matches
+from ..suites.jobs import iter_jobs, iter_keys
+from ..suites.loading import load_suites
+from ..suites.safety import check_endpoint_settings, check_settings, check_suites
+from .options import RunOptions
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The suites a run loads, the jobs they make, and whether it covers whole suites.
+
+    Jobs are made anew each time they are gone through (`iter_jobs`), so a run never
+    holds all of them; `jobs` keeps them, for the commands that list them.
+    """
+
+    suites: tuple[Suite, ...]
+    complete: bool  # no filter, shard or model override: obsolete entries can be told
+    make_jobs: Callable[[], Iterator[Job]] = field(repr=False, compare=False)
+    calls: int = 0  # the calls its jobs make (samples included), once checks were resolved
+
+    def iter_jobs(self) -> Iterator[Job]:
+        return self.make_jobs()
+
+    @cached_property
+    def jobs(self) -> tuple[Job, ...]:
+        return tuple(self.make_jobs())
+
+
+def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan:
+    """Load and validate every suite, then expand it into jobs (nothing is called).
+
+    Judged checks get the project's judge and embedding model here, and custom checks
+    are imported here: a missing judge or a typo in a module stops the run before it
+    costs anything (`resolve=False` skips that, for listing keys). With `safe`, what
+    --safe refuses is refused before any of it.
+    """
+    paths = list(options.paths) or [str(p) for p in project.suite_paths()]
+    confine = project.root if options.safe else None
+    if options.safe:
+        settings = project.settings
+        check_settings([("snapshots", settings.snapshots), ("state", settings.state)], project.root)
+        pyproject = project.root / "pyproject.toml"
+        if pyproject.is_file():
+            check_endpoint_settings(read_pyproject(pyproject), os.environ, str(pyproject))
+    suites = load_suites(paths, confine_to=confine)
+    if options.safe:
+        # With -m the suites' own targets (and their endpoints) are not used.
+        check_suites(suites, targets=not options.models)
+    override = (
+        tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
+    )
+    default = Target(id=project.settings.target, model=project.settings.target)
+    defaults = _check_defaults(project) if resolve else None
+
+    def make_jobs() -> Iterator[Job]:
+        for suite in suites:
+            for job in iter_jobs(
+                suite, targets_override=override, default_target=default, repeat=options.repeat
+            ):
+                if key_matches(job.key, options.filters) and _selected(job.key, options):
+                    yield _resolve_checks(job, defaults) if defaults else job
+
+    calls, resolving = 0, False
+    for suite in suites:
+        resolving = resolving or any(needs_resolving(spec.name) for spec in suite.expect)
+        keys = iter_keys(suite, targets_override=override, default_target=default, repeat=options.repeat)
+        for case, key, samples in keys:
+            if key_matches(key, options.filters) and _selected(key, options):
+                calls += samples
+                resolving = resolving or any(needs_resolving(spec.name) for spec in case.expect)
+    if resolve and resolving:
+        # Resolving every judged or custom check now is what stops a broken one before any call.
+        for _ in make_jobs():
+            pass
+    # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
+    complete = not options.filters and override is None and options.shard is None and options.keys is None
+    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls)
+
+
+def _selected(key: str, options: RunOptions) -> bool:
+    """Is the key in the run's shard and among its chosen keys (when either is set)?"""
+    if options.keys is not None and key not in options.keys:
+        return False
+    return options.shard is None or options.shard.holds(key)
+
+
+def _check_defaults(project: Project) -> Defaults:
+    settings = project.settings
+    return Defaults(
+        judge=settings.judge,
+        judge_api_base=settings.judge_api_base or None,
+        embedding=settings.embedding,
+        embedding_api_base=settings.embedding_api_base or None,
+        root=str(project.root),
+    )
+
+
+def _resolve_checks(job: Job, defaults: Defaults) -> Job:
+    """The job with its judged checks' defaults filled in and its custom checks imported."""
+    checks = []
+    for spec in job.checks:
+        try:
+            checks.append(resolve_check(spec, defaults))
+        except SuiteError as error:
+            if error.file is None:
+                error.file, error.line = job.suite_path, spec.line
+                error.message = f"check '{spec.label}' of {job.key}: {error.message}"
+            raise
+    if all(new is old for new, old in zip(checks, job.checks, strict=True)):
+        return job
+    return replace(job, checks=tuple(checks))

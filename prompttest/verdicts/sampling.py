@@ -1,0 +1,142 @@
+"""Keys with repeats: checks counted over samples, verdicts decided by statistics.
+
+A check passes when its pass rule holds over the samples (`all` by default). Against the
+snapshot, each check's pass count is compared with a one-sided Fisher exact test; the
+p-values of every (key, check) of the run are adjusted together with Holm's method, so
+the chance of any false `regressed` in a run stays under alpha. A difference that is
+not significant is `inconclusive`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
+
+from ..checks import run_check
+from ..model import CheckContext, CheckResult, Job, Output, Result
+from ..model.stats import RateChange, holm
+from ..records.snapshots import entry_from
+from .table import Baseline, Outcome, decide_sampled
+
+ContextFn = Callable[[Job, Output], CheckContext]
+
+
+def is_sampled(job: Job, baseline: Baseline | None) -> bool:
+    """Statistics apply when this run or the snapshot has more than one sample."""
+    return job.samples > 1 or bool(baseline and baseline.counts)
+
+
+def evaluate_samples(job: Job, outputs: Sequence[Output], result: Result, context: ContextFn) -> Result:
+    """Run every check on every sample; the result shows the most frequent output."""
+    checks = tuple(_count_check(job, spec_index, outputs, context) for spec_index in range(len(job.checks)))
+    texts = tuple(output.text for output in outputs)
+    latencies = [o.latency_ms for o in outputs if o.latency_ms is not None]
+    costs = [o.cost_usd for o in outputs]
+    return replace(
+        result,
+        output=Counter(texts).most_common(1)[0][0],
+        outputs=texts,
+        checks=checks,
+        latency_ms=round(statistics.median(latencies), 1) if latencies else None,
+        prompt_tokens=sum(o.prompt_tokens or 0 for o in outputs),
+        completion_tokens=sum(o.completion_tokens or 0 for o in outputs),
+        cost_usd=None if any(c is None for c in costs) else sum(c for c in costs if c is not None),
+        cached=all(o.cached for o in outputs),
+    )
+
+
+def _count_check(job: Job, index: int, outputs: Sequence[Output], context: ContextFn) -> CheckResult:
+    spec = job.checks[index]
+    per_sample = [run_check(spec, output.text, context(job, output)) for output in outputs]
+    passed = sum(check.passed for check in per_sample)
+    reason = f"{passed}/{len(per_sample)} samples passed (pass: {job.pass_rule})"
+    failure = next((check for check in per_sample if not check.passed), None)
+    if failure is not None:
+        reason += f"; e.g. {failure.reason}"
+    return CheckResult(
+        label=spec.label,
+        passed=job.pass_rule.passes(passed, len(per_sample)),
+        reason=reason,
+        name=spec.name,
+        passed_count=passed,
+        samples=len(per_sample),
+        # One sample the check could not decide makes the count meaningless: the key errs.
+        error=next((check.error for check in per_sample if check.error), None),
+        judge=per_sample[0].judge if per_sample else None,
+    )
+
+
+class SampleTests:
+    """Every pass-rate test of a run's sampled keys, adjusted together (Holm), kept in arrays:
+    a few dozen bytes a test, whatever the keys' outputs. `keyed` gives (key number, result,
+    baseline) in increasing key numbers; `of` hands each key's tests back in that order."""
+
+    def __init__(self, keyed: Iterable[tuple[int, Result, Baseline | None]]) -> None:
+        self.keys, self.checks, self.counts = array("q"), array("i"), array("q")
+        drops, rises = array("d"), array("d")
+        for i, result, baseline in keyed:
+            if baseline is None or result.error is not None:
+                continue
+            for j, check in enumerate(result.checks):
+                before = None if check.stale else baseline.count(check.label)
+                if before is None:
+                    continue
+                counts = (before[0], before[1], *_count(check))
+                change = RateChange.compare(
+                    k_before=counts[0], n_before=counts[1], k_after=counts[2], n_after=counts[3]
+                )
+                self.keys.append(i)
+                self.checks.append(j)
+                self.counts.extend(counts)
+                drops.append(change.p_drop)
+                rises.append(change.p_rise)
+        # Drops and rises are two families, each over every test (see stats.adjust).
+        self.p_drop, self.p_rise = array("d", holm(drops)), array("d", holm(rises))
+        self._next = 0
+
+    def of(self, key: int) -> dict[int, RateChange]:
+        """The adjusted tests of key number `key`, by check index (ask in increasing keys)."""
+        while self._next < len(self.keys) and self.keys[self._next] < key:
+            self._next += 1
+        found = {}
+        while self._next < len(self.keys) and self.keys[self._next] == key:
+            t = self._next
+            k_before, n_before, k_after, n_after = self.counts[4 * t : 4 * t + 4]
+            found[self.checks[t]] = RateChange(
+                k_before, n_before, k_after, n_after, p_drop=self.p_drop[t], p_rise=self.p_rise[t]
+            )
+            self._next += 1
+        return found
+
+
+def _count(check: CheckResult) -> tuple[int, int]:
+    if check.samples is not None:
+        return check.passed_count or 0, check.samples
+    return (1 if check.passed else 0), 1
+
+
+def judge_sample(
+    result: Result, baseline: Baseline | None, changes: dict[int, RateChange], *, alpha: float
+) -> Result:
+    """A sampled key's verdict, from its tests as `sample_tests` adjusted them."""
+    checks = list(result.checks)
+    classes: dict[str, str] = {}
+    for index, change in changes.items():
+        check = checks[index]
+        classes[check.label] = change.classify(alpha)
+        checks[index] = replace(
+            check,
+            before=(change.k_before, change.n_before),
+            p_value=None if change.direction == "same" else round(change.p_value, 6),
+        )
+    outcome = Outcome(
+        output=result.output,
+        checks={check.label: check.passed for check in checks},
+        error=result.error,
+        distribution=entry_from(result).distribution if result.output is not None else (),
+        stale=frozenset(check.label for check in checks if check.stale),
+    )
+    return replace(result, checks=tuple(checks), verdict=decide_sampled(baseline, outcome, classes))
