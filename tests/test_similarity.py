@@ -213,3 +213,64 @@ def test_sort_by_similarity_breaks_ties_by_kind_then_key() -> None:
         "a": ChangeSummary(0.5, "reworded", ()),
     }
     assert sort_by_similarity(summaries) == ["c", "a", "b"]
+
+
+# (before, after, kind, what the explanation ends with): a sentence tacked on is new content
+# however close the rest is, with or without its full stop; the README says so.
+ADDED_SENTENCES = [
+    (
+        "The capital of Norway is Oslo.",
+        "The capital of norway is oslo. Hope this helps!",
+        "meaning changed",
+        ": 1 added",
+    ),
+    (
+        "The capital of Norway is Oslo.",
+        "Oslo is the capital of Norway. Hope this helps!",
+        "meaning changed",
+        ": 1 added",
+    ),
+    (
+        "Sure! The capital of Norway is Oslo.",
+        "The capital of norway is oslo.",
+        "meaning changed",
+        ": 1 removed",
+    ),
+    (
+        "Echo: Say hello to the team",
+        "Echo: Say hello to the team Hope this helps!",
+        "meaning changed",
+        ": words added: Hope this helps",
+    ),
+    (
+        "Echo: say hello to the team hope this helps",
+        "Echo: say hello to the team",
+        "meaning changed",
+        ": words removed: hope this helps",
+    ),
+    ("The capital of Norway is Oslo.", "the capital of norway is oslo", "reworded", ""),
+    (
+        "Paris is the capital of France and its largest city.",
+        "Paris is the capital of France. It is also its largest city.",
+        "reworded",
+        "",
+    ),
+]
+
+
+@pytest.mark.parametrize(("before", "after", "kind", "ending"), ADDED_SENTENCES)
+def test_added_or_removed_sentences_change_the_meaning_as_the_readme_says(
+    before: str, after: str, kind: str, ending: str
+) -> None:
+    summary = classify_change(before, after)
+    assert summary.kind == kind, summary.explanation
+    assert summary.explanation.endswith(ending), summary.explanation
+    assert "names differ" not in summary.explanation
+
+
+def test_words_tacked_on_are_added_words_even_with_a_scorer() -> None:
+    summary = classify_change(
+        "Say hello to the team", "Say hello to the team Hope this helps!", scorer=lambda a, b: 0.95
+    )
+    assert summary.kind == "meaning changed"
+    assert summary.explanation.endswith(": words added: Hope this helps")

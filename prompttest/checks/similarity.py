@@ -203,6 +203,31 @@ def fact_difference(before: str, after: str) -> str:
     return ""
 
 
+def words_added(before: str, after: str) -> str:
+    """`words added: …` / `words removed: …` when one text is the other with words at its
+    start or end (and some of them content words), else ""."""
+    b, a = _words(before), _words(after)
+    if len(a) == len(b):
+        return ""
+    longer, shorter, what = (after, b, "added") if len(a) > len(b) else (before, a, "removed")
+    words = _words(longer)
+    extra = _extra_span(words, shorter)
+    if extra is None or not set(words[extra[0] : extra[1]]) - _STOPWORDS:
+        return ""
+    return f"words {what}: " + " ".join(_tokens(longer)[extra[0] : extra[1]])
+
+
+def _extra_span(words: list[str], shorter: list[str]) -> tuple[int, int] | None:
+    """Where `words` has more than `shorter` when it only adds at the end or the start."""
+    if not shorter:
+        return None  # all of it is new: that is for the similarity to say
+    if words[: len(shorter)] == shorter:
+        return len(shorter), len(words)
+    if words[-len(shorter) :] == shorter:
+        return 0, len(words) - len(shorter)
+    return None
+
+
 def _listed(items: set[str]) -> str:
     return ", ".join(sorted(items)) or "-"
 
@@ -225,7 +250,9 @@ class _Judge(NamedTuple):
         if _norm(before) == _norm(after):
             return SentencePair(before, after, "same", 1.0)
         similarity = min(1.0, max(0.0, self.score(before, after)))
-        reason = fact_difference(before, after)
+        # Words tacked on (a sentence without its full stop) are new content, not a
+        # rewording, and its first word is no name: "team Hope this helps" adds words.
+        reason = words_added(before, after) or fact_difference(before, after)
         if not reason and similarity < self.reworded_at:
             reason = f"similarity {similarity:.2f} < {self.reworded_at:g}"
         if not reason and self.content_at:
@@ -272,11 +299,30 @@ def _replace_block(old: list[str], new: list[str], judge: _Judge) -> list[Senten
     pairs = [SentencePair(b, None, "removed", 0.0) for i, b in enumerate(old) if i not in matched.values()]
     for j, a in enumerate(new):
         pairs.append(judge.tag(old[matched[j]], a) if j in matched else SentencePair(None, a, "added", 0.0))
-    if old and new and len(pairs) > 1 and any(p.kind not in ("same", "reworded") for p in pairs):
+    if (
+        old
+        and new
+        and len(pairs) > 1
+        and any(p.kind not in ("same", "reworded") for p in pairs)
+        and _only_regrouped(pairs, old, new)
+    ):
         whole = judge.tag(" ".join(old), " ".join(new))
         if whole.kind in ("same", "reworded"):
             return [whole]
     return pairs
+
+
+def _only_regrouped(pairs: list[SentencePair], old: list[str], new: list[str]) -> bool:
+    """Whether every unpaired sentence says what the other side says (a sentence split in
+    two): one whose content words the other side mostly lacks ("Hope this helps!") is an
+    added or removed sentence, which the whole-block reading must not swallow."""
+    words = {"removed": set(_words(" ".join(new))), "added": set(_words(" ".join(old)))}
+    for pair in pairs:
+        if pair.kind in words:
+            content = set(_words(pair.before or pair.after or "")) - _STOPWORDS
+            if content and len(content & words[pair.kind]) / len(content) < CONTENT_AT:
+                return False
+    return True
 
 
 def _pair_moved(pairs: list[SentencePair], judge: _Judge) -> list[SentencePair]:

@@ -56,6 +56,20 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
+# What Ctrl-C leaves behind, by command, and what helps.
+_INTERRUPTED = {
+    "run": "finished calls are cached, no snapshot was written; run again to resume",
+    "review": "no decision was applied (q quits keeping them); run `prompttest review` again",
+}
+
+
+def _command_name(argv: list[str] | None) -> str:
+    """The command of a command line: the group takes no option with a value, so it is the
+    first argument that is not an option."""
+    args = sys.argv[1:] if argv is None else argv
+    return next((arg for arg in args if not arg.startswith("-")), "")
+
+
 def _run_cli(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="prompttest", standalone_mode=False)
@@ -65,7 +79,8 @@ def _run_cli(argv: list[str] | None) -> int:
         error.show()
         code = EXIT_USAGE
     except (click.Abort, KeyboardInterrupt) as stop:
-        click.echo("interrupted: finished calls are cached, no snapshot was written", err=True)
+        note = _INTERRUPTED.get(_command_name(argv))
+        click.echo(f"interrupted: {note}" if note else "interrupted", err=True)
         # click turns a KeyboardInterrupt into Abort, keeping it as the cause
         terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)
         code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

@@ -191,16 +191,61 @@ def too_few_samples(record: RunRecord) -> str:
     )
 
 
+# Why keys are `error`, by how their messages start (runner.py, session.py), and what helps;
+# any other error is a provider's. In this order, one line each.
+_ERROR_HINTS = (
+    (
+        "budget: not called: the cost of",
+        "a price is unknown, so --max-cost cannot be kept: set `input_cost_per_token` and "
+        "`output_cost_per_token` in the target's params, or run `prompttest run` without --max-cost",
+    ),
+    (
+        "budget: ",
+        "budget reached: run `prompttest run` again with a higher --max-cost "
+        "(finished calls are cached and cost nothing again)",
+    ),
+    ("--offline: ", "cache misses: run `prompttest run` without --offline to make the missing calls"),
+    (
+        "check '",
+        "checks could not decide: fix the check or its judge (model, rubric) named above and run "
+        "again; `prompttest run --no-cache` asks a judge anew",
+    ),
+)
+_PROVIDER_HINT = "provider errors: fix the cause above, then run again (finished calls are cached)"
+# Verdicts that leave a change for `review` (without --update; `new` keys are written).
+_REVIEWABLE = ("regressed", "failing", "improved", "changed", "inconclusive", "obsolete")
+
+
+def _error_hints(record: RunRecord) -> str:
+    """One line per cause of the run's `error` keys, each naming what helps with it."""
+    causes: set[str] = set()
+    for result in matching(record.results, "erred"):
+        error = result.error or ""
+        causes.add(next((hint for start, hint in _ERROR_HINTS if error.startswith(start)), _PROVIDER_HINT))
+    ordered = [hint for _, hint in _ERROR_HINTS] + [_PROVIDER_HINT]
+    return "\n".join(hint for hint in ordered if hint in causes)
+
+
 def _next_step(record: RunRecord, counts: dict[str, int], exit_code: int) -> str:
     if record.interrupted:
         return "interrupted: finished calls are cached; run again to resume"
     if counts["error"]:
-        return "provider errors: fix the cause above, then run again (finished calls are cached)"
+        return _error_hints(record) or _PROVIDER_HINT
     if record.ci and counts["new"]:
         return "new keys have no committed snapshot: run `prompttest run` locally and commit snapshots/"
     if exit_code:
         if record.ci:
             return "fix the prompt or the checks; to accept the new outputs, run `prompttest review` locally"
+        if record.update:
+            return (
+                "fix the prompt or the checks and run again: this run, failing checks included, "
+                "was accepted into the snapshots (see `git diff snapshots/`)"
+            )
+        if not any(counts[verdict] for verdict in _REVIEWABLE):
+            return (
+                "fix the prompt or the checks and run again: the new keys' snapshots were written "
+                "with their failing checks (see `git diff snapshots/`)"
+            )
         return "fix the prompt or the checks, or accept the new outputs with `prompttest review`"
     pending = counts["changed"] + counts["improved"] + (counts["obsolete"] if not record.update else 0)
     if pending and not record.update and not record.ci:
