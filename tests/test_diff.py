@@ -86,3 +86,55 @@ def test_diff_with_an_unknown_ref_is_a_clear_error(
     result = project.run("diff", "--base", "no-such-branch", capsys=capsys)
     assert result.code == 2
     assert "git ref" in result.err and "Traceback" not in result.err
+
+
+def _commit_snapshots_then_accept(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """HEAD holds the first run's snapshots; the working tree, the second run's outputs."""
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid"]
+    subprocess.run([*git, "init", "-q"], cwd=project.root, check=True)
+    subprocess.run([*git, "add", "snapshots"], cwd=project.root, check=True)
+    subprocess.run([*git, "commit", "-qm", "base"], cwd=project.root, check=True)
+    project.run("accept", capsys=capsys)
+
+
+def test_diff_base_between_two_sets_of_snapshots_gives_every_check_a_reason(
+    two_runs: tuple[Project, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, _ = two_runs
+    _commit_snapshots_then_accept(project, capsys)
+    text = project.run("diff", "--base", "HEAD", capsys=capsys).out
+    row = next(line for line in text.splitlines() if line.startswith("regressed"))
+    assert row.split(None, 2)[2] == "contains: Paris: fails in snapshots (snapshots keep no reasons)"
+    markdown = project.run("diff", "--base", "HEAD", "--format", "markdown", capsys=capsys).out
+    assert "- `contains: Paris`: fails in snapshots (snapshots keep no reasons)\n" in markdown
+    html = project.run("diff", "--base", "HEAD", "--format", "html", capsys=capsys).out
+    assert "passes in snapshots at HEAD" not in html  # side B's checks are the ones shown
+    assert "fails in snapshots (snapshots keep no reasons)" in html
+
+
+def test_diff_markdown_footer_does_not_claim_a_ci_run(
+    two_runs: tuple[Project, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, ids = two_runs
+    _commit_snapshots_then_accept(project, capsys)
+    for args in (["--base", "HEAD"], [ids[0], ids[1]]):
+        markdown = project.run("diff", *args, "--format", "markdown", capsys=capsys).out
+        footer = next(line for line in markdown.splitlines() if line.startswith("3 keys"))
+        assert footer == "3 keys"  # a comparison makes no calls and takes no time: no --ci either
+
+
+def test_a_diff_of_two_runs_labels_its_sides_with_the_runs(
+    two_runs: tuple[Project, list[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    project, ids = two_runs
+    text = project.run("diff", ids[0], ids[1], capsys=capsys).out
+    assert f"--- run {ids[0]}\n+++ run {ids[1]}\n" in text
+    assert "--- snapshot\n" not in text and "+++ new\n" not in text
+    markdown = project.run("diff", ids[0], ids[1], "--format", "markdown", capsys=capsys).out
+    assert f"--- run {ids[0]}\n+++ run {ids[1]}\n" in markdown
+    html = project.run("diff", ids[0], ids[1], "--format", "html", capsys=capsys).out
+    assert f"<h3>run {ids[0]}</h3>" in html and f"<h3>run {ids[1]}</h3>" in html
+    assert "<h3>snapshot</h3>" not in html and "<h3>new output</h3>" not in html
+    # against the snapshots, the snapshot side is still "snapshot" and the run's is the run
+    against = project.run("diff", ids[1], capsys=capsys).out
+    assert f"--- snapshots\n+++ run {ids[1]}\n" in against

@@ -68,13 +68,15 @@ def snapshot_side(snapshots_dir: Path, label: str = "snapshots") -> Side:
     files = sorted(snapshots_dir.glob("*.yaml")) if snapshots_dir.exists() else []
     results = ResultsByKey()
     for file in files:
-        _add_snapshot(results, file.stem, file)
+        _add_snapshot(results, file.stem, file, label=label)
     return Side(label=label, results=results, has_metrics=False)
 
 
-def _add_snapshot(results: ResultsByKey, suite: str, path: Path) -> None:
+def _add_snapshot(results: ResultsByKey, suite: str, path: Path, *, label: str) -> None:
     """Read one snapshot file (as a stream) into `results`."""
-    scan_snapshot(path, refusing_duplicates(lambda entry, _: results.add(_from_entry(suite, entry)), path))
+    scan_snapshot(
+        path, refusing_duplicates(lambda entry, _: results.add(_from_entry(suite, entry, side=label)), path)
+    )
 
 
 def git_side(root: Path, snapshots_dir: Path, ref: str) -> Side:
@@ -108,14 +110,18 @@ def _entries_side(label: str, suites: Mapping[str, Mapping[str, Entry]]) -> Side
     results = ResultsByKey()
     for suite, entries in suites.items():
         for entry in entries.values():
-            results.add(_from_entry(suite, entry))
+            results.add(_from_entry(suite, entry, side=label))
     return Side(label=label, results=results, has_metrics=False)
 
 
-def _from_entry(suite: str, entry: Entry) -> Result:
+def _from_entry(suite: str, entry: Entry, *, side: str) -> Result:
     checks = tuple(
         CheckResult(
-            label=label, passed=ok, reason="", name=label.partition(":")[0], judge=entry.judges.get(label)
+            label=label,
+            passed=ok,
+            reason=_snapshot_reason(ok, side),
+            name=label.partition(":")[0],
+            judge=entry.judges.get(label),
         )
         for label, ok in entry.checks.items()
     )
@@ -130,6 +136,12 @@ def _from_entry(suite: str, entry: Entry) -> Result:
         request=entry.request,
         known_failing=entry.known_failing,
     )
+
+
+def _snapshot_reason(passed: bool, side: str) -> str:
+    """What a snapshot tells of a check: its outcome only (reasons are not kept, so that a
+    rerun with the same outcomes rewrites nothing)."""
+    return f"passes in {side}" if passed else f"fails in {side} (snapshots keep no reasons)"
 
 
 def compare(a: Side, b: Side) -> Comparison:
@@ -151,7 +163,15 @@ def compare(a: Side, b: Side) -> Comparison:
             )
             results.add(next(positions), obsolete)
     # ci=True: a comparison writes nothing, and a key missing from A fails like an uncommitted one.
-    record = RunRecord(id=f"{a.label} → {b.label}", started_at="", wall_s=0.0, results=results, ci=True)
+    # `sides` tells the renderers this is a comparison: its diffs are labelled with the sides.
+    record = RunRecord(
+        id=f"{a.label} → {b.label}",
+        started_at="",
+        wall_s=0.0,
+        results=results,
+        ci=True,
+        options={"sides": [a.label, b.label]},
+    )
     names = sorted(a.results.suites() | b.results.suites())
     suites = {
         name: (

@@ -12,7 +12,8 @@ import filecmp
 import io
 import itertools
 import os
-import tempfile
+import secrets
+import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -432,7 +433,7 @@ def _atomic(path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = 
     """Write through `fill` atomically; with `keep_if_same`, a file whose bytes would not
     change is left untouched (its time too). Returns True if the file was replaced."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _temporary_beside(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             fill(handle)
@@ -447,6 +448,34 @@ def _atomic(path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = 
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _temporary_beside(path: Path) -> tuple[int, str]:
+    """Create a temporary file beside `path` with the mode the finished file should have.
+
+    A rewritten file keeps its mode; a new one gets what the umask leaves of 0666, as from
+    any editor (`tempfile.mkstemp` would make every snapshot and report owner-only).
+    """
+    try:
+        kept: int | None = stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:
+        kept = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
+        except FileExistsError:
+            continue
+        break
+    if kept is not None:
+        try:
+            os.chmod(tmp, kept)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+    return fd, tmp
 
 
 class _SnapshotDumper(yaml.SafeDumper):

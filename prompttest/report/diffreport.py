@@ -12,7 +12,7 @@ from ..records.diffing import Comparison, SuiteStats, stats_to_dict
 from .html import render_html
 from .markdown import render_markdown
 from .text import render_errors, render_table, sorted_results
-from .textdiff import output_diff
+from .textdiff import output_diff, side_labels
 
 DIFFED = (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.CHANGED, Verdict.FAILING)
 
@@ -24,7 +24,7 @@ def render_diff_text(comparison: Comparison) -> str:
     blocks.append(table or "every key unchanged")
     blocks.append(_stats_table(comparison, fmt="simple"))
     for result in sorted_results(record.results, only="notable"):  # an unchanged key has no diff
-        diff = output_diff(result) if result.verdict in DIFFED else ""
+        diff = output_diff(result, labels=side_labels(record)) if result.verdict in DIFFED else ""
         if diff:
             blocks.append(f"{result.verdict.value}: {result.key}\n{diff}")
     errors = render_errors(record)

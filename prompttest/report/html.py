@@ -25,10 +25,11 @@ from typing import Any
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..records.runs import RunRecord
 from .text import sorted_results
-from .textdiff import flipped_checks, reason_lines
+from .textdiff import flipped_checks, reason_lines, side_labels
 
 # Verdicts whose rows start open: everything a reviewer has to look at.
 _CLOSED = frozenset({Verdict.UNCHANGED, Verdict.OBSOLETE})
+_RUN_TITLES = ("snapshot", "new output")
 # Above this many token pairs a word diff gets slow (difflib is quadratic): diff lines instead.
 _WORD_DIFF_LIMIT = 4_000_000
 # Words and punctuation carry their trailing blanks, so lone spaces never "match" between edits.
@@ -153,6 +154,7 @@ def render_html(record: RunRecord) -> str:
 def html_chunks(record: RunRecord) -> Iterator[str]:
     """The text of `render_html` in pieces, one row at a time: a 10,000-key page is never
     held whole. The rows and the filters' index are two passes over the sorted results."""
+    titles = side_labels(record, run=_RUN_TITLES)
     head = f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -173,7 +175,7 @@ def html_chunks(record: RunRecord) -> Iterator[str]:
 """
     pieces = itertools.chain(
         [head],
-        (_row(index, result) for index, result in enumerate(sorted_results(record.results))),
+        (_row(index, result, titles) for index, result in enumerate(sorted_results(record.results))),
         [
             f'''\n<p id="none" class="empty"{"" if not record.results else " hidden"}>No result matches.</p>
 </section>
@@ -200,11 +202,12 @@ def _e(text: object) -> str:
 
 
 def _header(record: RunRecord) -> str:
-    mode = "CI gate" if record.ci else ("update run" if record.update else "local run")
-    head = (
-        f'<h1>prompttest report</h1>\n<p class="sub">run <code>{_e(record.id)}</code>'
-        f" · started {_e(record.started_at)} · {mode}</p>"
-    )
+    if record.options.get("sides"):  # a comparison (`diff`): no run, no start, no mode
+        sub = f"<code>{_e(record.id)}</code> · comparison"
+    else:
+        mode = "CI gate" if record.ci else ("update run" if record.update else "local run")
+        sub = f"run <code>{_e(record.id)}</code> · started {_e(record.started_at)} · {mode}"
+    head = f'<h1>prompttest report</h1>\n<p class="sub">{sub}</p>'
     if record.interrupted:
         head += '\n<p class="warn">This run was interrupted: some keys were not run.</p>'
     return head
@@ -268,7 +271,7 @@ def _index_rows(record: RunRecord) -> Iterator[str]:
         separator = ","
 
 
-def _row(index: int, result: Result) -> str:
+def _row(index: int, result: Result, titles: tuple[str, str] = _RUN_TITLES) -> str:
     verdict = result.verdict.value
     flags = "".join(f'<span class="flag">{_e(flag)}</span>' for flag in result.flags)
     if result.known_failing:
@@ -282,7 +285,7 @@ def _row(index: int, result: Result) -> str:
 <div class="body">
 {_meta(result)}
 {_checks(result)}
-{_outputs(result)}
+{_outputs(result, titles)}
 </div>
 </details>
 """
@@ -333,24 +336,24 @@ def _checks(result: Result) -> str:
     return f'<table class="checks">{"".join(rows)}</table>' if rows else ""
 
 
-def _outputs(result: Result) -> str:
+def _outputs(result: Result, titles: tuple[str, str] = _RUN_TITLES) -> str:
     old, new = result.snapshot_output, result.output
     blocks: list[tuple[str, str, str]] = []  # (title, pre class, escaped body)
     if result.error:
         blocks.append(("provider error", "err", _e(result.error)))
     if old is not None and new is not None and old != new:
         left, right = diff_html(old, new)
-        blocks += [("snapshot", "", left), ("new output", "", right)]
+        blocks += [(titles[0], "", left), (titles[1], "", right)]
     elif new is not None:
         title = "output (no snapshot yet)" if old is None else "output (same as the snapshot)"
         blocks.append((title, "", _e(new)))
     elif old is not None:
-        blocks.append(("snapshot", "", _e(old)))
+        blocks.append((titles[0], "", _e(old)))
     if not blocks:
         return ""
     layout = "outputs" if len(blocks) == 2 and not result.error else "outputs one"
     cells = "".join(
-        f'<div><h3>{title}</h3><pre class="{cls}">{body}</pre></div>' for title, cls, body in blocks
+        f'<div><h3>{_e(title)}</h3><pre class="{cls}">{body}</pre></div>' for title, cls, body in blocks
     )
     return f'<div class="{layout}">{cells}</div>'
 

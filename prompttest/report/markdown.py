@@ -22,7 +22,7 @@ from ..model import VERDICT_ORDER, Result, Verdict
 from ..records.runs import RunRecord
 from ..records.spool import matching
 from .text import sorted_results
-from .textdiff import explaining_checks, fails_run, output_diff
+from .textdiff import RUN_LABELS, explaining_checks, fails_run, output_diff, side_labels
 
 OPEN_VERDICTS = (Verdict.REGRESSED, Verdict.ERROR, Verdict.FAILING, Verdict.NEW)
 STRICT_VERDICTS = (Verdict.CHANGED, Verdict.INCONCLUSIVE)
@@ -133,6 +133,8 @@ def _counts_table(record: RunRecord) -> str:
 
 def _stats(record: RunRecord) -> str:
     summary = record.summary()
+    if record.options.get("sides"):  # a comparison (`diff`) made no calls and took no time
+        return f"{summary['keys']} keys"
     parts = [f"{summary['keys']} keys", f"{record.calls} calls", f"{record.cache_hits} cached"]
     if record.calls:
         cost = summary["cost_usd"]
@@ -144,6 +146,7 @@ def _stats(record: RunRecord) -> str:
 
 def _sections(record: RunRecord) -> list[_Section]:
     strict = bool(record.options.get("strict"))
+    labels = side_labels(record)
     opened = OPEN_VERDICTS + (STRICT_VERDICTS if strict else ())
     by_verdict: dict[Verdict, list[Result]] = {}
     for result in sorted_results(record.results, only="notable"):
@@ -156,7 +159,7 @@ def _sections(record: RunRecord) -> list[_Section]:
             entries = _error_entries(results)
         else:
             render = _RENDERERS.get(verdict, _entry_with_diff)
-            entries = [(render(result), 1) for result in results]
+            entries = [(render(result, labels), 1) for result in results]
         sections.append(_Section(verdict, entries, folded=verdict not in opened))
     return sections
 
@@ -189,17 +192,17 @@ def _reason_list(result: Result) -> str:
     return "\n".join(items) + "\n" if items else ""
 
 
-def _entry_with_diff(result: Result) -> str:
+def _entry_with_diff(result: Result, labels: tuple[str, str] = RUN_LABELS) -> str:
     parts = [_key_line(result), _reason_list(result)]
-    diff = output_diff(result, max_lines=DIFF_LINES)
+    diff = output_diff(result, max_lines=DIFF_LINES, labels=labels)
     if diff:
         parts.append("\n" + fenced(_clip_lines(diff), "diff"))
     return "".join(parts) + "\n"
 
 
-def _entry_with_output(result: Result) -> str:
+def _entry_with_output(result: Result, labels: tuple[str, str] = RUN_LABELS) -> str:
     parts = [_key_line(result), _reason_list(result)]
-    diff = output_diff(result, max_lines=DIFF_LINES)
+    diff = output_diff(result, max_lines=DIFF_LINES, labels=labels)
     if diff:
         parts.append("\n" + fenced(_clip_lines(diff), "diff"))
     elif result.output is not None:
@@ -207,7 +210,7 @@ def _entry_with_output(result: Result) -> str:
     return "".join(parts) + "\n"
 
 
-def _entry_key_only(result: Result) -> str:
+def _entry_key_only(result: Result, labels: tuple[str, str] = RUN_LABELS) -> str:
     return f"- {code_span(result.key)}\n"
 
 
@@ -235,7 +238,7 @@ def _clip_lines(text: str, *, max_lines: int | None = None) -> str:
     return "\n".join(line if len(line) <= LINE_WIDTH else line[: LINE_WIDTH - 1] + "…" for line in lines)
 
 
-_RENDERERS: dict[Verdict, Callable[[Result], str]] = {
+_RENDERERS: dict[Verdict, Callable[[Result, tuple[str, str]], str]] = {
     Verdict.FAILING: _entry_with_output,
     Verdict.NEW: _entry_with_output,
     Verdict.OBSOLETE: _entry_key_only,

@@ -13,6 +13,14 @@ from ..verdicts.table import is_failure
 
 SNAPSHOT_LABEL = "snapshot"
 NEW_LABEL = "new"
+RUN_LABELS = (SNAPSHOT_LABEL, NEW_LABEL)
+
+
+def side_labels(record: RunRecord, *, run: tuple[str, str] = RUN_LABELS) -> tuple[str, str]:
+    """The names of a diff's two sides: a comparison's own (`diff` of two runs, of snapshots
+    at a ref), else `run`: a run's snapshot and new output."""
+    sides = record.options.get("sides")
+    return (str(sides[0]), str(sides[1])) if sides else run
 
 
 def fails_run(record: RunRecord, result: Result) -> bool:
@@ -25,7 +33,14 @@ def fails_run(record: RunRecord, result: Result) -> bool:
     )
 
 
-def unified_diff(before: str, after: str, *, context: int = 2, max_lines: int = 40) -> str:
+def unified_diff(
+    before: str,
+    after: str,
+    *,
+    context: int = 2,
+    max_lines: int = 40,
+    labels: tuple[str, str] = RUN_LABELS,
+) -> str:
     """A unified diff from the snapshot's output to the new one, cut after `max_lines` lines.
 
     Empty when the texts are equal. When only line endings or the final newline differ (which
@@ -34,12 +49,10 @@ def unified_diff(before: str, after: str, *, context: int = 2, max_lines: int = 
     if before == after:
         return ""
     old, new = before.splitlines(), after.splitlines()
-    header = [f"--- {SNAPSHOT_LABEL}", f"+++ {NEW_LABEL}"]
+    header = [f"--- {labels[0]}", f"+++ {labels[1]}"]
     if old == new:
         return "\n".join([*header, "(only line endings or the final newline differ)"])
-    lines = list(
-        difflib.unified_diff(old, new, fromfile=SNAPSHOT_LABEL, tofile=NEW_LABEL, n=context, lineterm="")
-    )
+    lines = list(difflib.unified_diff(old, new, fromfile=labels[0], tofile=labels[1], n=context, lineterm=""))
     if len(lines) > max_lines:
         hidden = len(lines) - max_lines
         lines = [*lines[:max_lines], f"… {hidden} more line{'s' if hidden != 1 else ''}"]
@@ -90,8 +103,12 @@ def reason_lines(result: Result) -> list[str]:
     return lines
 
 
-def output_diff(result: Result, *, context: int = 2, max_lines: int = 40) -> str:
+def output_diff(
+    result: Result, *, context: int = 2, max_lines: int = 40, labels: tuple[str, str] = RUN_LABELS
+) -> str:
     """The key's output diff against its snapshot; empty when either side is missing."""
     if result.snapshot_output is None or result.output is None:
         return ""
-    return unified_diff(result.snapshot_output, result.output, context=context, max_lines=max_lines)
+    return unified_diff(
+        result.snapshot_output, result.output, context=context, max_lines=max_lines, labels=labels
+    )
