@@ -37,6 +37,7 @@ class Target:
     model: str
     api_base: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)  # in its suite file (for --safe)
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,7 +35,14 @@ from .model import (
 )
 from .runner import Answer, CallOptions, ProgressFn, answer_stream
 from .runs import RunRecord, write_run
-from .safety import check_endpoint_settings, check_settings, check_suites
+from .safety import (
+    Refusal,
+    endpoint_setting_refusals,
+    refuse_all,
+    setting_lines,
+    settings_refusals,
+    suite_refusals,
+)
 from .sampling import ContextFn, SampleTests, evaluate_samples, is_sampled, judge_sample
 from .secrets import Redactor
 from .shards import Shard
@@ -113,16 +120,13 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     """
     paths = list(options.paths) or [str(p) for p in project.suite_paths()]
     confine = project.root if options.safe else None
+    refused: list[Refusal] = []  # with --safe: every refusal is named at once, after loading
     if options.safe:
-        settings = project.settings
-        check_settings([("snapshots", settings.snapshots), ("state", settings.state)], project.root)
-        pyproject = project.root / "pyproject.toml"
-        if pyproject.is_file():
-            check_endpoint_settings(read_pyproject(pyproject), os.environ, str(pyproject))
-    suites = load_suites(paths, confine_to=confine)
+        refused += _setting_refusals(project)
+    suites = load_suites(paths, confine_to=confine, refused=refused if options.safe else None)
     if options.safe:
         # With -m the suites' own targets (and their endpoints) are not used.
-        check_suites(suites, targets=not options.models)
+        refuse_all(refused + suite_refusals(suites, targets=not options.models))
     override = (
         tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
     )
@@ -212,6 +216,19 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         for model, lowest in sorted(tally.throttled.items())
     ]
     return RunOutcome(record=record, record_path=record_path, snapshots_written=written, notes=notes)
+
+
+def _setting_refusals(project: Project) -> list[Refusal]:
+    """What --safe refuses in the settings: paths outside the repository, and endpoints
+    that pyproject.toml (which comes with the pull request) sets."""
+    settings = project.settings
+    pyproject = project.root / "pyproject.toml"
+    file, lines = str(pyproject), setting_lines(pyproject) if pyproject.is_file() else {}
+    paths = [("snapshots", settings.snapshots), ("state", settings.state)]
+    found = settings_refusals(paths, project.root, file=file, lines=lines)
+    if pyproject.is_file():
+        found += endpoint_setting_refusals(read_pyproject(pyproject), os.environ, file, lines)
+    return found
 
 
 def _selected(key: str, options: RunOptions) -> bool:
