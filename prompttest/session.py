@@ -88,9 +88,18 @@ class Plan:
     """
 
     suites: tuple[Suite, ...]
-    complete: bool  # no filter, shard or model override: obsolete entries can be told
+    complete: bool  # no filter or shard: every case of the targets run was run
     make_jobs: Callable[[], Iterator[Job]] = field(repr=False, compare=False)
     calls: int = 0  # the calls its jobs make (samples included), once checks were resolved
+    # With -m, the targets run instead of the suites' (None: the suites' own targets).
+    only_targets: frozenset[str] | None = None
+
+    def tells_obsolete(self, target: str) -> bool:
+        """Can an entry of this target that no key of the plan made be called obsolete?
+
+        Not with -k or a shard (its case may be elsewhere), nor an entry of a target that
+        -m did not run (it was not looked at)."""
+        return self.complete and (self.only_targets is None or target in self.only_targets)
 
     def iter_jobs(self) -> Iterator[Job]:
         return self.make_jobs()
@@ -154,8 +163,9 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
         for _ in make_jobs():
             pass
     # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
-    complete = not options.filters and override is None and options.shard is None and options.keys is None
-    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls)
+    complete = not options.filters and options.shard is None and options.keys is None
+    only = frozenset(target.id for target in override) if override else None
+    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls, only_targets=only)
 
 
 def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None = None) -> RunOutcome:
@@ -451,7 +461,8 @@ class _KeyResults:
         if self.plan.complete:
             for suite in self.plan.suites:
                 for entry in self.baselines.unproduced(suite.name):
-                    self.keep(self.count, _obsolete(suite, entry))
+                    if self.plan.tells_obsolete(entry.target):
+                        self.keep(self.count, _obsolete(suite, entry))
         return self.spool
 
 
@@ -459,13 +470,16 @@ def obsolete_entries(
     suites: Sequence[Suite],
     baselines: Mapping[str, Mapping[str, Entry]],
     produced: Mapping[str, Container[str]],
+    *,
+    only_targets: Container[str] | None = None,
 ) -> list[Result]:
-    """Snapshot entries that no key of a complete plan produces any more."""
+    """Snapshot entries that no key of a complete plan produces any more (with -m, only
+    those of `only_targets`, the targets it ran)."""
     return [
         _obsolete(suite, entry)
         for suite in suites
         for name, entry in sorted(baselines[suite.name].items())
-        if name not in produced[suite.name]
+        if name not in produced[suite.name] and (only_targets is None or entry.target in only_targets)
     ]
 
 
