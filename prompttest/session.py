@@ -186,7 +186,8 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         max_cost=options.max_cost,
     )
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
-    keys = _KeyResults(the_plan, baselines, alpha=options.alpha)
+    gate = partial(key_exit_code, ci=options.ci, update=options.update, strict=options.strict)
+    keys = _KeyResults(the_plan, baselines, alpha=options.alpha, gate=gate)
     try:
         tally = answer_stream(
             enumerate(the_plan.iter_jobs()),
@@ -420,8 +421,11 @@ def _outcomes(checks: Sequence[CheckResult]) -> dict[str, bool]:
 class _KeyResults:
     """Each key's result, decided the moment its answers are in, kept in a spool on disk."""
 
-    def __init__(self, the_plan: Plan, baselines: EntrySpool, *, alpha: float) -> None:
+    def __init__(
+        self, the_plan: Plan, baselines: EntrySpool, *, alpha: float, gate: Callable[[Result], int]
+    ) -> None:
         self.plan, self.baselines, self.alpha = the_plan, baselines, alpha
+        self.gate = gate  # the key's exit code in the run's mode: `passed` says what it makes of the run
         self.spool = ResultSpool()
         self.count = 0
         # Sampled keys wait for the run's end (their tests are adjusted together), on disk too.
@@ -448,6 +452,7 @@ class _KeyResults:
             yield position, result, entry.baseline() if entry else None
 
     def keep(self, position: int, result: Result) -> None:
+        result = replace(result, fails_run=self.gate(result) != EXIT_OK)
         self.spool.add(position, result)
         self.count = max(self.count, position + 1)
 
@@ -531,8 +536,10 @@ def _write_snapshots(
     return written
 
 
-def exit_code(record: RunRecord, *, strict: bool = False) -> int:
-    """0 all good, 1 regressions or failing checks, 3 provider errors."""
+def exit_code(record: RunRecord, *, strict: bool | None = None) -> int:
+    """0 all good, 1 regressions or failing checks, 3 provider errors (`strict`: as the run was made)."""
+    if strict is None:
+        strict = bool(record.options.get("strict"))
     # An unchanged key that passes changes nothing: only the others are gone through.
     notable = matching(record.results, "notable")
     codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in notable}
@@ -543,7 +550,7 @@ def key_exit_code(result: Result, *, ci: bool, update: bool = False, strict: boo
     """What one key makes of the run: 0 fine, 1 it fails the run, 3 it is an error."""
     if result.verdict is Verdict.ERROR:
         return EXIT_PROVIDER
-    if not result.passed and not result.known_failing:
+    if not result.checks_passed and not result.known_failing:
         return EXIT_FAILED  # a failing check fails the run, whatever its verdict
     # With --update every verdict was accepted into the snapshots.
     if not update and is_failure(result.verdict, ci=ci, strict=strict, known_failing=result.known_failing):
