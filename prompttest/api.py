@@ -3,7 +3,7 @@
     import prompttest
 
     record = prompttest.run(["suites/geo.yaml"], ci=True)
-    failing = [r.key for r in record.results if not r.passed]
+    failing = [r.key for r in record.results if not r.passed]  # what fails the run, in its mode
     raise SystemExit(prompttest.exit_code(record))
 
 Settings come from the project (`[tool.prompttest]` in the nearest pyproject.toml, from

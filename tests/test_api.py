@@ -97,3 +97,31 @@ def test_load_suite_and_load_suites(project: Project) -> None:
     assert isinstance(suite, prompttest.Suite)
     assert [case.id for case in suite.cases] == ["france", "japan", "peru"]
     assert [s.name for s in prompttest.load_suites([Path("suites")])] == ["geo"]
+
+
+def test_passed_means_the_key_does_not_fail_the_run_in_every_mode(project: Project) -> None:
+    """`result.passed` agrees with `exit_code`: a `new` key fails a CI run, a `changed` one
+    a strict run, though every check of theirs passes."""
+    project.suite("geo", GEO_SUITE)
+    project.server.reply = replies(ANSWERS)
+
+    gate = prompttest.run(ci=True)
+    assert prompttest.exit_code(gate) == 1
+    assert {r.key: r.passed for r in gate.results} == {
+        "geo/france@fake": False,
+        "geo/japan@fake": False,
+        "geo/peru@fake": False,
+    }
+    saved = prompttest.read_run(project.root / ".prompttest" / "runs" / f"{gate.id}.json")
+    assert not any(r.passed for r in saved.results)  # the record keeps what the run decided
+
+    local = prompttest.run()  # the same new keys, written: nothing fails
+    assert prompttest.exit_code(local) == 0 and all(r.passed for r in local.results)
+
+    project.server.reply = replies({**ANSWERS, "Peru": "Lima, of course."})
+    for strict in (False, True):
+        record = prompttest.run(ci=True, strict=strict, use_cache=False)
+        peru = next(r for r in record.results if r.case == "peru")
+        assert peru.verdict is prompttest.Verdict.CHANGED
+        # exit_code(record) judges the run as it was made: strict when it ran strict.
+        assert peru.passed is not strict and prompttest.exit_code(record) == int(strict)

@@ -278,3 +278,34 @@ def test_model_override_runs_the_suite_against_another_target(
     assert result.code == 0, result.out
     assert {r.json["model"] for r in capitals.server.requests} == {"other"}
     assert "capitals/france@openai/other" in result.out
+
+
+def test_with_model_entries_of_the_models_run_whose_case_is_gone_are_obsolete(
+    capitals: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """-m runs other targets than the suite's: their own entries can be obsolete, the
+    suite's targets' entries are left alone (they were not run)."""
+    model = ("-m", "openai/other", "--api-base", capitals.server.url)
+    assert capitals.run("run", capsys=capsys).code == 0
+    assert capitals.run("run", *model, capsys=capsys).code == 0
+    assert "japan@openai/other" in capitals.snapshot("capitals")
+    capitals.suite(
+        "capitals",
+        CAPITALS.replace(
+            "      - id: japan\n        vars: {country: Japan}\n"
+            "        expect:\n          - contains: Tokyo\n",
+            "",
+        ),
+    )
+    pending = capitals.run("run", *model, "--json", "r.json", capsys=capsys)
+    assert pending.code == 0 and "1 obsolete" in pending.out
+    verdicts = {r["key"]: r["verdict"] for r in json.loads(Path("r.json").read_text())["results"]}
+    assert verdicts == {
+        "capitals/france@openai/other": "unchanged",
+        "capitals/japan@openai/other": "obsolete",
+    }
+
+    assert capitals.run("run", *model, "-u", capsys=capsys).code == 0
+    snapshot = capitals.snapshot("capitals")
+    assert "japan@openai/other" not in snapshot
+    assert "japan@fake" in snapshot and "france@openai/other" in snapshot  # another target's: kept

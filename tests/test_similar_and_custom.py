@@ -371,3 +371,64 @@ def test_safe_refuses_a_judge_endpoint_set_by_pyproject(
     # The workflow's own endpoint wins over the pull request's: then nothing is refused.
     monkeypatch.setenv("PROMPTTEST_JUDGE_API_BASE", project.server.url)
     assert project.run("validate", "--safe", capsys=capsys).code == 0
+
+
+def test_safe_names_every_refusal_at_once_each_on_its_own_line(
+    project: Project, capsys: Any, tmp_path: Path
+) -> None:
+    """Suites and pyproject.toml: every refusal in one message, one line each with its file
+    and line, so an untrusted pull request is judged in one go."""
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.csv"
+    outside.write_text("id,country\nsecret,Atlantis\n")
+    write_checks(project)
+    (project.root / "pyproject.toml").write_text(
+        '[tool.prompttest]\nsnapshots = "../elsewhere"\njudge = "openai/j"\n'
+        'judge_api_base = "http://collector.invalid/v1"\n'
+    )
+    try:
+        project.suite(
+            "geo",
+            f"""\
+            target: {{id: fake, model: openai/fake, api_base: "{{api_base}}"}}
+            prompt: "Capital of {{{{ country }}}}?"
+            expect:
+              - python: mychecks.tone:names_capital
+              - llm_judge: {{rubric: polite, model: openai/j, api_base: "http://collector.invalid/v1"}}
+            cases: ../../{outside.name}
+            """,
+        )
+        for command in ("validate", "run"):
+            outcome = project.run(command, "--safe", capsys=capsys)
+            assert outcome.code == 2 and project.server.count == 0
+            lines = outcome.err.splitlines()
+            assert lines[0] == "error: --safe refused 6 thing(s):", outcome.err
+            refusals = [line.strip() for line in lines[1:] if not line.strip().startswith("hint:")]
+            pyproject, suite = str(project.root / "pyproject.toml"), str(project.root / "suites" / "geo.yaml")
+            expected = [
+                (pyproject, 2, "the setting 'snapshots'"),
+                (pyproject, 4, "sets judge_api_base"),
+                (suite, 1, "target 'fake' sets api_base"),
+                (suite, 4, "the custom check `python: mychecks.tone:names_capital` runs code"),
+                (suite, 5, "`llm_judge` sets api_base"),
+                (suite, 6, "the cases file"),
+            ]
+            assert len(refusals) == len(expected), outcome.err
+            for line, (file, number, what) in zip(refusals, expected, strict=True):
+                assert line.startswith(f"{file}:{number}: ") and what in line, line
+    finally:
+        outside.unlink()
+
+
+def test_safe_names_a_linked_cases_file_by_where_it_points(
+    project: Project, capsys: Any, tmp_path: Path
+) -> None:
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.csv"
+    outside.write_text("id,country\nsecret,Atlantis\n")
+    try:
+        os.symlink(outside, project.root / "suites" / "cases.csv")
+        project.suite("geo", "target: openai/fake\nprompt: hi {{ country }}\ncases: cases.csv\n")
+        outcome = project.run("validate", "--safe", capsys=capsys)
+        assert outcome.code == 2 and "geo.yaml:3: the cases file" in outcome.err
+        assert f"links to '{outside.resolve()}'" in outcome.err, outcome.err
+    finally:
+        outside.unlink()

@@ -37,6 +37,7 @@ class Target:
     model: str
     api_base: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)  # in its suite file (for --safe)
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,14 +376,24 @@ class Result:
     suite_path: str = ""
     case_file: str = ""
     case_line: int | None = None
+    # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
+    # None outside a run: a snapshot entry, a side of a diff.
+    fails_run: bool | None = None
 
     @property
     def key(self) -> str:
         return result_key(self.suite, self.case, self.target)
 
     @property
-    def passed(self) -> bool:
+    def checks_passed(self) -> bool:
+        """No error and every check passed, whatever the verdict."""
         return self.error is None and all(check.passed for check in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        """The key does not fail its run, in the run's mode: a `new` key fails a CI run and
+        a `changed` one a strict run though their checks pass. Outside a run: checks_passed."""
+        return self.checks_passed if self.fails_run is None else not self.fails_run
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form used by run records and the `--json` report."""
@@ -457,4 +468,5 @@ class Result:
             suite_path=location.get("suite_file", ""),
             case_file=location.get("case_file", ""),
             case_line=location.get("line"),
+            fails_run=None if "passed" not in data else not data["passed"],
         )

@@ -156,6 +156,7 @@ def compare(a: Side, b: Side) -> Comparison:
             obsolete = replace(
                 before,
                 verdict=Verdict.OBSOLETE,
+                fails_run=None,
                 output=None,
                 checks=(),
                 snapshot_output=before.output,
@@ -203,6 +204,7 @@ def _judge(before: Result | None, after: Result) -> Result:
     outcome = Outcome(output=after.output, checks=_checks(after), error=after.error, stale=stale)
     return replace(
         after,
+        fails_run=None,  # what its run made of it does not hold in the comparison
         verdict=decide(baseline, outcome),
         flags=flags(baseline, model=after.model, request=after.request, stale=stale),
         snapshot_output=baseline.output if baseline else None,
@@ -217,7 +219,7 @@ def _stats(results: Iterable[Result], has_metrics: bool) -> SuiteStats:
     answered = 0
     for result in results:
         keys += 1
-        passed += result.passed
+        passed += result.checks_passed  # the pass rate of the checks, whatever a run made of them
         if result.output is None:
             continue
         answered += 1

@@ -40,7 +40,7 @@ _SQL_VALUES = (str, int, float, bytes)
 # keeps each as a column, so a rerun of 10,000 unchanged keys reads none of them for it.
 FILTERS: dict[str, Callable[[Result], bool]] = {
     # All that can fail a run or that a reviewer must see: the rest are unchanged and pass.
-    "notable": lambda r: r.verdict is not Verdict.UNCHANGED or not r.passed or r.error is not None,
+    "notable": lambda r: r.verdict is not Verdict.UNCHANGED or not r.checks_passed or r.error is not None,
     "erred": lambda r: bool(r.error),
     "stale": lambda r: "stale" in r.flags,
     "sampled": lambda r: any(c.samples and c.before for c in r.checks),

@@ -9,8 +9,10 @@ from ..records.spool import matching
 from ..verdicts.table import is_failure
 
 
-def exit_code(record: RunRecord, *, strict: bool = False) -> int:
-    """0 all good, 1 regressions or failing checks, 3 provider errors."""
+def exit_code(record: RunRecord, *, strict: bool | None = None) -> int:
+    """0 all good, 1 regressions or failing checks, 3 provider errors (`strict`: as the run was made)."""
+    if strict is None:
+        strict = bool(record.options.get("strict"))
     # An unchanged key that passes changes nothing: only the others are gone through.
     notable = matching(record.results, "notable")
     codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in notable}
@@ -21,7 +23,7 @@ def key_exit_code(result: Result, *, ci: bool, update: bool = False, strict: boo
     """What one key makes of the run: 0 fine, 1 it fails the run, 3 it is an error."""
     if result.verdict is Verdict.ERROR:
         return EXIT_PROVIDER
-    if not result.passed and not result.known_failing:
+    if not result.checks_passed and not result.known_failing:
         return EXIT_FAILED  # a failing check fails the run, whatever its verdict
     # With --update every verdict was accepted into the snapshots.
     if not update and is_failure(result.verdict, ci=ci, strict=strict, known_failing=result.known_failing):

@@ -7,6 +7,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from ..calls.cache import ResponseCache
@@ -17,6 +18,7 @@ from ..records.locking import snapshot_lock
 from ..records.runs import RunRecord, write_run
 from ..records.snapshots import snapshot_path
 from ..records.spool import EntrySpool
+from .exits import key_exit_code
 from .options import RunOptions, recorded_options
 from .plan import plan
 from .results import KeyResults, judged_calls
@@ -51,7 +53,8 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         max_cost=options.max_cost,
     )
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
-    keys = KeyResults(the_plan, baselines, alpha=options.alpha)
+    gate = partial(key_exit_code, ci=options.ci, update=options.update, strict=options.strict)
+    keys = KeyResults(the_plan, baselines, alpha=options.alpha, gate=gate)
     try:
         tally = answer_stream(
             enumerate(the_plan.iter_jobs()),

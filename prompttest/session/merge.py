@@ -214,12 +214,14 @@ def _judge_whole(
             False,
         )
     results = sorted(results, key=lambda result: order[result.key])
-    if not the_plan.complete:  # -k or -m: like a full run with them, nothing can be called obsolete
+    if not the_plan.complete:  # -k: like a full run with it, nothing can be called obsolete
         return results, "", False
     produced: dict[str, set[str]] = {suite.name: set() for suite in the_plan.suites}
     for job in the_plan.jobs:
         produced[job.suite].add(f"{job.case}@{job.target}")
-    return results + obsolete_entries(the_plan.suites, baselines, produced), "", True
+    # With -m, as a full run with it: only the entries of the targets it ran can be obsolete.
+    obsolete = obsolete_entries(the_plan.suites, baselines, produced, only_targets=the_plan.only_targets)
+    return results + obsolete, "", True
 
 
 def _merged_options(records: Sequence[RunRecord]) -> dict[str, Any]:

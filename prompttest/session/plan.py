@@ -17,7 +17,14 @@ from ..errors import SuiteError
 from ..model import Job, Suite, Target, key_matches
 from ..suites.jobs import iter_jobs, iter_keys
 from ..suites.loading import load_suites
-from ..suites.safety import check_endpoint_settings, check_settings, check_suites
+from ..suites.safety import (
+    Refusal,
+    endpoint_setting_refusals,
+    refuse_all,
+    setting_lines,
+    settings_refusals,
+    suite_refusals,
+)
 from .options import RunOptions
 
 
@@ -30,9 +37,18 @@ class Plan:
     """
 
     suites: tuple[Suite, ...]
-    complete: bool  # no filter, shard or model override: obsolete entries can be told
+    complete: bool  # no filter or shard: every case of the targets run was run
     make_jobs: Callable[[], Iterator[Job]] = field(repr=False, compare=False)
     calls: int = 0  # the calls its jobs make (samples included), once checks were resolved
+    # With -m, the targets run instead of the suites' (None: the suites' own targets).
+    only_targets: frozenset[str] | None = None
+
+    def tells_obsolete(self, target: str) -> bool:
+        """Can an entry of this target that no key of the plan made be called obsolete?
+
+        Not with -k or a shard (its case may be elsewhere), nor an entry of a target that
+        -m did not run (it was not looked at)."""
+        return self.complete and (self.only_targets is None or target in self.only_targets)
 
     def iter_jobs(self) -> Iterator[Job]:
         return self.make_jobs()
@@ -52,16 +68,13 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     """
     paths = list(options.paths) or [str(p) for p in project.suite_paths()]
     confine = project.root if options.safe else None
+    refused: list[Refusal] = []  # with --safe: every refusal is named at once, after loading
     if options.safe:
-        settings = project.settings
-        check_settings([("snapshots", settings.snapshots), ("state", settings.state)], project.root)
-        pyproject = project.root / "pyproject.toml"
-        if pyproject.is_file():
-            check_endpoint_settings(read_pyproject(pyproject), os.environ, str(pyproject))
-    suites = load_suites(paths, confine_to=confine)
+        refused += _setting_refusals(project)
+    suites = load_suites(paths, confine_to=confine, refused=refused if options.safe else None)
     if options.safe:
         # With -m the suites' own targets (and their endpoints) are not used.
-        check_suites(suites, targets=not options.models)
+        refuse_all(refused + suite_refusals(suites, targets=not options.models))
     override = (
         tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
     )
@@ -89,8 +102,22 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
         for _ in make_jobs():
             pass
     # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
-    complete = not options.filters and override is None and options.shard is None and options.keys is None
-    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls)
+    complete = not options.filters and options.shard is None and options.keys is None
+    only = frozenset(target.id for target in override) if override else None
+    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls, only_targets=only)
+
+
+def _setting_refusals(project: Project) -> list[Refusal]:
+    """What --safe refuses in the settings: paths outside the repository, and endpoints
+    that pyproject.toml (which comes with the pull request) sets."""
+    settings = project.settings
+    pyproject = project.root / "pyproject.toml"
+    file, lines = str(pyproject), setting_lines(pyproject) if pyproject.is_file() else {}
+    paths = [("snapshots", settings.snapshots), ("state", settings.state)]
+    found = settings_refusals(paths, project.root, file=file, lines=lines)
+    if pyproject.is_file():
+        found += endpoint_setting_refusals(read_pyproject(pyproject), os.environ, file, lines)
+    return found
 
 
 def _selected(key: str, options: RunOptions) -> bool:

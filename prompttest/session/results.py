@@ -14,6 +14,7 @@ from functools import partial
 from ..calls.runner import Answer
 from ..checks import calls_for, run_check
 from ..checks.similarity import classify_change
+from ..errors import EXIT_OK
 from ..model import Call, CheckContext, CheckError, CheckResult, Job, Output, Result, Suite, Verdict
 from ..records.snapshots import Entry
 from ..records.spool import EntrySpool, ResultSpool
@@ -168,8 +169,11 @@ def _outcomes(checks: Sequence[CheckResult]) -> dict[str, bool]:
 class KeyResults:
     """Each key's result, decided the moment its answers are in, kept in a spool on disk."""
 
-    def __init__(self, the_plan: Plan, baselines: EntrySpool, *, alpha: float) -> None:
+    def __init__(
+        self, the_plan: Plan, baselines: EntrySpool, *, alpha: float, gate: Callable[[Result], int]
+    ) -> None:
         self.plan, self.baselines, self.alpha = the_plan, baselines, alpha
+        self.gate = gate  # the key's exit code in the run's mode: `passed` says what it makes of the run
         self.spool = ResultSpool()
         self.count = 0
         # Sampled keys wait for the run's end (their tests are adjusted together), on disk too.
@@ -196,6 +200,7 @@ class KeyResults:
             yield position, result, entry.baseline() if entry else None
 
     def keep(self, position: int, result: Result) -> None:
+        result = replace(result, fails_run=self.gate(result) != EXIT_OK)
         self.spool.add(position, result)
         self.count = max(self.count, position + 1)
 
@@ -209,7 +214,8 @@ class KeyResults:
         if self.plan.complete:
             for suite in self.plan.suites:
                 for entry in self.baselines.unproduced(suite.name):
-                    self.keep(self.count, _obsolete(suite, entry))
+                    if self.plan.tells_obsolete(entry.target):
+                        self.keep(self.count, _obsolete(suite, entry))
         return self.spool
 
 
@@ -217,13 +223,16 @@ def obsolete_entries(
     suites: Sequence[Suite],
     baselines: Mapping[str, Mapping[str, Entry]],
     produced: Mapping[str, Container[str]],
+    *,
+    only_targets: Container[str] | None = None,
 ) -> list[Result]:
-    """Snapshot entries that no key of a complete plan produces any more."""
+    """Snapshot entries that no key of a complete plan produces any more (with -m, only
+    those of `only_targets`, the targets it ran)."""
     return [
         _obsolete(suite, entry)
         for suite in suites
         for name, entry in sorted(baselines[suite.name].items())
-        if name not in produced[suite.name]
+        if name not in produced[suite.name] and (only_targets is None or entry.target in only_targets)
     ]
 
 

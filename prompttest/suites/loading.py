@@ -18,7 +18,7 @@ from prompttest.model import Case, Suite, Target
 from prompttest.model.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suites.casefiles import case_id_text, read_case_file, to_checks
 from prompttest.suites.jobs import expand, vet_cases
-from prompttest.suites.safety import refuse_outside
+from prompttest.suites.safety import Refusal, outside_refusal, refuse_all
 from prompttest.suites.schema import PLACEMENT_HINTS, validate_suite_data
 
 __all__ = ["expand", "find_suite_files", "load_suite", "load_suites", "parse_key"]
@@ -65,18 +65,24 @@ def _is_suite_file(file: Path, root: Path) -> bool:
     return file.suffix.lower() in SUITE_SUFFIXES and not hidden and file.is_file()
 
 
-def load_suites(paths: Sequence[str | Path], *, confine_to: Path | None = None) -> list[Suite]:
+def load_suites(
+    paths: Sequence[str | Path], *, confine_to: Path | None = None, refused: list[Refusal] | None = None
+) -> list[Suite]:
     """Find and load every suite; two files may not share a suite name.
 
     With `confine_to` (--safe), no file outside that folder is read: suite files reached
     through a symlink and case files reached through `..` are refused before reading.
+    Refusals are added to `refused` (the caller names them all at once), else raised.
     """
     suites: list[Suite] = []
     by_name: dict[str, Suite] = {}
     for file in find_suite_files(paths):
         if confine_to is not None:
-            refuse_outside(file, confine_to, what="the suite file")
-        suite = load_suite(file, confine_to=confine_to)
+            refusal = outside_refusal(file, confine_to, what="the suite file")
+            if refusal is not None:
+                _refuse(refusal, refused)
+                continue  # never read
+        suite = load_suite(file, confine_to=confine_to, refused=refused)
         if suite.name in by_name:
             raise SuiteError(
                 f"two suite files are named '{suite.name}': {by_name[suite.name].path} and {suite.path}",
@@ -89,8 +95,14 @@ def load_suites(paths: Sequence[str | Path], *, confine_to: Path | None = None) 
     return suites
 
 
-def load_suite(path: str | Path, *, confine_to: Path | None = None) -> Suite:
-    """Load, validate and check one suite file; raises SuiteError with file and line."""
+def load_suite(
+    path: str | Path, *, confine_to: Path | None = None, refused: list[Refusal] | None = None
+) -> Suite:
+    """Load, validate and check one suite file; raises SuiteError with file and line.
+
+    With `confine_to`, a cases file outside it is refused (added to `refused`, else raised)
+    and not read: the suite is loaded without its cases, so its other refusals are found.
+    """
     file = str(path)
     data, lines = load_yaml_file(path)
     validate_suite_data(data, lines, file=file)
@@ -105,14 +117,18 @@ def load_suite(path: str | Path, *, confine_to: Path | None = None) -> Suite:
     _refuse_params(data, lines, file)
     _one_of(data, lines, (), ("target", "targets"), file)
     _one_of(data, lines, (), ("prompt", "messages"), file)
-    cases: Sequence[Case]
+    cases: Sequence[Case] = ()
     if isinstance(data["cases"], str):
         case_path = Path(path).parent / data["cases"]
+        refusal = None
         if confine_to is not None:
-            refuse_outside(
+            refusal = outside_refusal(
                 case_path, confine_to, what="the cases file", file=file, line=lines.get(("cases",))
             )
-        cases = read_case_file(case_path, suite_file=file, line=lines.get(("cases",)))
+        if refusal is not None:
+            _refuse(refusal, refused)
+        else:
+            cases = read_case_file(case_path, suite_file=file, line=lines.get(("cases",)))
     else:
         cases = tuple(_inline_case(item, i, lines, file) for i, item in enumerate(data["cases"]))
     suite = Suite(
@@ -131,6 +147,13 @@ def load_suite(path: str | Path, *, confine_to: Path | None = None) -> Suite:
     )
     vet_cases(suite)  # and that case ids are unique
     return suite
+
+
+def _refuse(refusal: Refusal, refused: list[Refusal] | None) -> None:
+    if refused is None:
+        refuse_all([refusal])
+    else:
+        refused.append(refusal)
 
 
 def parse_key(key: str) -> tuple[str, str, str]:
@@ -199,6 +222,7 @@ def _targets(data: dict[str, Any], lines: Lines, file: str) -> tuple[Target, ...
                 model=value["model"],
                 api_base=value.get("api_base"),
                 params=dict(value.get("params", {})),
+                line=lines.get((*path, "api_base")) or lines.get(path),
             )
         line = lines.get(path)
         if "@" in target.id or any(c.isspace() for c in target.id):

@@ -9,7 +9,10 @@ checked before anything is called, and every refusal is named in one message.
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PromptTestError
@@ -21,8 +24,38 @@ HINT = (
 )
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """One thing --safe refuses, and where it is written."""
+
+    what: str
+    file: str | None = None
+    line: int | None = None
+
+    def render(self) -> str:
+        if self.file and self.line:
+            return f"{self.file}:{self.line}: {self.what}"
+        return f"{self.file}: {self.what}" if self.file else self.what
+
+
 class SafeModeError(PromptTestError):
     """A suite asked for something --safe refuses (exit 2: nothing was called or written)."""
+
+    def __init__(self, refusals: Sequence[Refusal]) -> None:
+        # Every refusal on its own line: the whole pull request is judged in one go.
+        listed = "".join(f"\n  {refusal.render()}" for refusal in refusals)
+        super().__init__(f"--safe refused {len(refusals)} thing(s):{listed}", hint=HINT)
+        self.refusals = tuple(refusals)
+
+
+def refuse_all(refusals: Sequence[Refusal]) -> None:
+    """Raise one SafeModeError naming every refusal, if there is any, file by file (in the
+    order they were first named) and by line in each."""
+    files: dict[str | None, int] = {}
+    for refusal in refusals:
+        files.setdefault(refusal.file, len(files))
+    if refusals:
+        raise SafeModeError(sorted(refusals, key=lambda r: (files[r.file], r.line or 0)))
 
 
 def inside(path: Path, root: Path) -> bool:
@@ -30,75 +63,118 @@ def inside(path: Path, root: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
+def outside_refusal(
+    path: Path, root: Path, *, what: str, file: str | None = None, line: int | None = None
+) -> Refusal | None:
+    """The refusal of a file outside the repository (None: it is inside), named by where it
+    really is when a symlink leads there."""
+    if inside(path, root):
+        return None
+    real = path.resolve()
+    # Through a symlink, the path in the repository does not say where the file really is.
+    linked = real != Path(os.path.normpath(path.absolute()))
+    where = f" (it links to '{real}')" if linked else ""
+    return Refusal(
+        f"{what} '{path}'{where} is outside the repository ({root.name or root})", file=file, line=line
+    )
+
+
 def refuse_outside(
     path: Path, root: Path, *, what: str, file: str | None = None, line: int | None = None
 ) -> None:
     """Stop before reading a file outside the repository."""
-    if not inside(path, root):
-        raise SafeModeError(
-            f"--safe refused: {what} '{path}' is outside the repository ({root.name or root})",
-            file=file,
-            line=line,
-            hint=HINT,
-        )
+    refuse_all([r for r in [outside_refusal(path, root, what=what, file=file, line=line)] if r])
 
 
-def check_settings(paths: Iterable[tuple[str, str]], root: Path) -> None:
+def setting_lines(path: Path) -> dict[str, int]:
+    """The line of each key of [tool.prompttest] in pyproject.toml (tomllib gives none)."""
+    lines: dict[str, int] = {}
+    table = ""
+    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        header = re.match(r"\s*\[+\s*([^\]]+?)\s*\]+\s*(#.*)?$", text)
+        if header:
+            table = header.group(1).replace('"', "").replace(" ", "")
+            continue
+        key = re.match(r"\s*\"?([A-Za-z0-9_-]+)\"?\s*=", text)
+        if key and table == "tool.prompttest":
+            lines.setdefault(key.group(1), number)
+    return lines
+
+
+def settings_refusals(
+    paths: Iterable[tuple[str, str]],
+    root: Path,
+    *,
+    file: str | None = None,
+    lines: Mapping[str, int] | None = None,
+) -> list[Refusal]:
     """Settings that point outside the repository (snapshots, state, suites) are refused."""
+    lines = lines or {}
+    found = []
     for name, value in paths:
-        refuse_outside(root / value, root, what=f"the setting '{name}'")
+        refusal = outside_refusal(root / value, root, what=f"the setting '{name}'")
+        if refusal:  # set in pyproject.toml (with its line), else by a PROMPTTEST_* variable
+            where = file if name in lines else None
+            found.append(Refusal(refusal.what, file=where, line=lines.get(name)))
+    return found
 
 
 ENDPOINT_SETTINGS = ("judge_api_base", "embedding_api_base")
 
 
-def check_endpoint_settings(pyproject: Mapping[str, object], environ: Mapping[str, str], file: str) -> None:
+def endpoint_setting_refusals(
+    pyproject: Mapping[str, object],
+    environ: Mapping[str, str],
+    file: str,
+    lines: Mapping[str, int] | None = None,
+) -> list[Refusal]:
     """pyproject.toml comes with the pull request: an endpoint it sets (and the workflow does
     not override) would receive the provider key."""
-    found = [
-        name
+    return [
+        Refusal(
+            f"[tool.prompttest] sets {name} (the provider key would be sent there; "
+            f"the workflow may set PROMPTTEST_{name.upper()} instead)",
+            file=file,
+            line=(lines or {}).get(name),
+        )
         for name in ENDPOINT_SETTINGS
         if pyproject.get(name) and f"PROMPTTEST_{name.upper()}" not in environ
     ]
-    if found:
-        raise SafeModeError(
-            f"--safe refused: [tool.prompttest] sets {', '.join(found)} "
-            "(the provider key would be sent there)",
-            file=file,
-            hint=f"set it from the workflow instead (PROMPTTEST_{found[0].upper()}), or run without --safe "
-            "only on a pull request you trust",
-        )
 
 
-def check_suites(suites: Sequence[Suite], *, targets: bool = True) -> None:
-    """Refuse custom checks and suite-chosen endpoints, naming each with its file and line.
+def suite_refusals(suites: Sequence[Suite], *, targets: bool = True) -> list[Refusal]:
+    """Custom checks and suite-chosen endpoints, each with its file and line.
 
     `targets=False` when the command line replaces the suites' targets (`-m`).
     """
-    found = [refusal for suite in suites for refusal in _suite_refusals(suite, targets)]
-    if found:
-        listed = "; ".join(found[:10]) + (f"; and {len(found) - 10} more" if len(found) > 10 else "")
-        raise SafeModeError(f"--safe refused {len(found)} thing(s): {listed}", hint=HINT)
+    return [refusal for suite in suites for refusal in _suite_refusals(suite, targets)]
 
 
-def _suite_refusals(suite: Suite, targets: bool) -> list[str]:
+def _suite_refusals(suite: Suite, targets: bool) -> list[Refusal]:
     found = [
-        f"{suite.path}: target '{target.id}' sets api_base (the provider key would be sent there)"
+        Refusal(
+            f"target '{target.id}' sets api_base (the provider key would be sent there)",
+            file=suite.path,
+            line=target.line,
+        )
         for target in suite.targets
         if target.api_base and targets
     ]
     found += _check_refusals(suite.expect, suite.path)
     for case in suite.cases:
         found += _check_refusals(case.expect, case.file or suite.path)
-    return sorted(set(found), key=found.index)  # a suite check repeats in no case, but be sure
+    return list(dict.fromkeys(found))  # a suite check repeats in no case, but be sure
 
 
-def _check_refusals(checks: Iterable[CheckSpec], file: str) -> list[str]:
+def _check_refusals(checks: Iterable[CheckSpec], file: str) -> list[Refusal]:
     found = []
     for check in checks:
-        where = f"{file}:{check.line}" if check.line else file
         if check.name == "python":
-            found.append(f"{where}: the custom check `python: {check.value}` runs code")
+            found.append(Refusal(f"the custom check `python: {check.value}` runs code", file, check.line))
         elif isinstance(check.value, dict) and check.value.get("api_base"):
-            found.append(f"{where}: `{check.name}` sets api_base (the provider key would be sent there)")
+            found.append(
+                Refusal(
+                    f"`{check.name}` sets api_base (the provider key would be sent there)", file, check.line
+                )
+            )
     return found
