@@ -94,6 +94,35 @@ def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
     return repeat or case.repeat or suite.repeat or 1
 
 
+def check_local_params(
+    suite: Suite, *, targets_override: Sequence[Target] | None = None, default_target: Target
+) -> None:
+    """A param the in-process model lacks (`response_format`, `tools`) is a suite error now,
+    before anything is called, not a failed call per key later."""
+    from prompttest.local_model import is_local, unsupported_message, unsupported_params
+
+    local = [t for t in _targets(suite, targets_override, default_target) if is_local(t.model)]
+    for target in local:
+        unknown = unsupported_params({**suite.params, **target.params})
+        if unknown:
+            raise SuiteError(
+                f"target '{target.id}': {unsupported_message(unknown)}",
+                file=suite.path,
+                line=suite.params_line if set(unknown) & set(suite.params) else None,
+                hint="drop these params, or run the suite against another model (-m)",
+            )
+    for case in suite.cases if local else ():
+        for target in local if case.params else ():
+            unknown = unsupported_params({**suite.params, **target.params, **case.params})
+            if unknown:
+                raise SuiteError(
+                    f"case '{case.id}' on target '{target.id}': {unsupported_message(unknown)}",
+                    file=case.file,
+                    line=case.line,
+                    hint="drop these params, or run the suite against another model (-m)",
+                )
+
+
 def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:
     """A case's rendered messages and checks (the suite's checks first)."""
     where = f"case '{case.id}'"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import embeddings_local, local_model
+from .errors import ModelError
 from .model import Call, Output
 from .throttle import AdaptiveLimit
 
@@ -52,6 +53,7 @@ class ProviderError(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
         attempts: int = 1,
+        fatal: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -59,11 +61,12 @@ class ProviderError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.attempts = attempts
+        self.fatal = fatal  # a local cause (no key): every call to the model fails the same
 
     @property
     def fatal_for_target(self) -> bool:
         """True when further calls to the same model would fail the same way."""
-        return self.status_code in FATAL_FOR_TARGET or self.quota_exhausted
+        return self.fatal or self.status_code in FATAL_FOR_TARGET or self.quota_exhausted
 
     @property
     def quota_exhausted(self) -> bool:
@@ -90,6 +93,22 @@ def load_litellm() -> Any:
         local_model.register(litellm)  # `local/...`: the embedded in-process model
         _litellm = litellm
     return _litellm
+
+
+def check_model(model: str, api_base: str | None = None) -> None:
+    """Raise ModelError when no provider answers to `model`: call it before its first call."""
+    if local_model.is_local(model) or embeddings_local.is_local_embedding(model):
+        return  # ours: local_model / embeddings_local check them
+    litellm = load_litellm()
+    try:
+        litellm.get_llm_provider(model=model, api_base=api_base)
+    except Exception:  # litellm raises BadRequestError ("LLM Provider NOT provided")
+        raise ModelError(
+            f"no provider answers to the model '{model}': nothing was called",
+            hint="write the model as litellm does, provider/name: openai/gpt-4o-mini, "
+            "anthropic/claude-3-5-haiku-latest, ollama/llama3, or openai/<name> with --api-base "
+            "for an OpenAI-compatible server",
+        ) from None
 
 
 async def close_clients() -> None:
@@ -147,7 +166,7 @@ async def _attempt(call: Call, policy: RetryPolicy) -> Output:
     except TimeoutError:
         raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
     except Exception as exc:  # litellm raises many types; classify by status code
-        raise classify(exc) from None
+        raise classify(exc, call) from None
     latency_ms = (time.perf_counter() - started) * 1000
     return _parse_response(response, latency_ms, model=call.model)
 
@@ -180,7 +199,7 @@ async def _embed(call: Call, policy: RetryPolicy) -> Output:
     except TimeoutError:
         raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
     except Exception as exc:  # litellm raises many types; classify by status code
-        raise classify(exc) from None
+        raise classify(exc, call) from None
     try:
         item = response.data[0]
         vector = item["embedding"] if isinstance(item, dict) else item.embedding
@@ -232,12 +251,21 @@ def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Out
     )
 
 
-def classify(exc: BaseException) -> ProviderError:
-    """Turn any exception from litellm into a ProviderError that knows if a retry helps."""
+def classify(exc: BaseException, call: Call | None = None) -> ProviderError:
+    """Turn any exception from litellm into a ProviderError that knows if a retry helps.
+
+    litellm reports a missing key and a refused connection as HTTP 500s, though nothing
+    answered: they are told as what they are (with the call, naming its key or endpoint).
+    """
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     message = _one_line(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
     name = type(exc).__name__
+    if "Missing credentials" in message or "api_key client option must be set" in message:
+        return ProviderError(_no_key(call.model if call else None), fatal=True)  # no wait brings a key
+    if name == "APIConnectionError" or "Connection error" in message:
+        where = (call.api_base if call else None) or "the provider's endpoint"
+        return ProviderError(f"could not connect to {where}: {message.rsplit(' - ', 1)[-1]}", retryable=True)
     if name in ("Timeout", "APITimeoutError", "TimeoutError", "ReadTimeout"):
         return ProviderError(f"timed out: {message}", status_code=status, retryable=True)
     if status is None:
@@ -253,6 +281,19 @@ def classify(exc: BaseException) -> ProviderError:
     if error.quota_exhausted:
         error.retryable = False  # waiting does not buy credit
     return error
+
+
+def _no_key(model: str | None) -> str:
+    """`no API key: set OPENAI_API_KEY`, naming the variables litellm looks for."""
+    missing: list[str] = []
+    if model:
+        try:
+            missing = list(load_litellm().validate_environment(model=model).get("missing_keys") or [])
+        except Exception:  # an unusual model string: say it without the variable's name
+            missing = []
+    if missing:
+        return f"no API key: set {' or '.join(missing)} in the environment"
+    return "no API key: set the provider's key in the environment (as litellm reads it)"
 
 
 def _retry_after(exc: BaseException) -> float | None:

@@ -16,7 +16,7 @@ from . import embeddings_local
 from .cache import ResponseCache
 from .local_model import check_available, is_local
 from .model import Call, Output
-from .providers import ProviderError, RetryPolicy, close_clients, complete
+from .providers import ProviderError, RetryPolicy, check_model, close_clients, complete
 from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
@@ -256,12 +256,8 @@ class _Asker:
         """A model that cannot run here stops the run before its first call, with the fix."""
         model = (call.model, call.kind)
         if model not in self.ready:
-            check = embeddings_local.check_available if call.kind == "embedding" else check_available
-            needed = call.kind != "embedding" or is_local(call.model)
-            # Loading an in-process model takes seconds: not on the event loop.
-            self.ready[model] = asyncio.ensure_future(
-                asyncio.to_thread(check, call.model) if needed else asyncio.sleep(0)
-            )
+            # Loading an in-process model (or litellm) takes seconds: not on the event loop.
+            self.ready[model] = asyncio.ensure_future(asyncio.to_thread(_check_ready, call))
         await asyncio.shield(self.ready[model])
 
     def lane(self, call: Call) -> asyncio.Semaphore:
@@ -280,6 +276,16 @@ class _Asker:
         if self.options.max_cost is not None and answer.output is not None:
             _spend(self.tally, call, answer)
         return answer
+
+
+def _check_ready(call: Call) -> None:
+    """Raise (with the fix) when the call's model cannot run here or names no provider."""
+    if call.kind == "embedding":
+        if is_local(call.model):
+            embeddings_local.check_available(call.model)
+    else:
+        check_available(call.model)
+    check_model(call.model, call.api_base)
 
 
 def _over_budget(tally: Tally, max_cost: float | None) -> str | None:

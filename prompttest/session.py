@@ -18,7 +18,7 @@ from .cache import ResponseCache
 from .checks import Defaults, calls_for, needs_resolving, resolve_check, run_check
 from .config import Project, read_pyproject
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
-from .jobs import iter_jobs, iter_keys
+from .jobs import check_local_params, iter_jobs, iter_keys
 from .locking import snapshot_lock
 from .model import (
     Call,
@@ -127,6 +127,8 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
         tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
     )
     default = Target(id=project.settings.target, model=project.settings.target)
+    for suite in suites:
+        check_local_params(suite, targets_override=override, default_target=default)
     defaults = _check_defaults(project) if resolve else None
 
     def make_jobs() -> Iterator[Job]:
