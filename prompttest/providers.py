@@ -7,6 +7,7 @@ never multiplied by two nested retry layers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
@@ -90,6 +91,7 @@ def load_litellm() -> Any:
 
         litellm.suppress_debug_info = True  # else every error prints a banner on stdout
         litellm.telemetry = False
+        logging.getLogger("LiteLLM").addFilter(_not_a_pricing_note)
         local_model.register(litellm)  # `local/...`: the embedded in-process model
         _litellm = litellm
     return _litellm
@@ -109,6 +111,12 @@ def check_model(model: str, api_base: str | None = None) -> None:
             "anthropic/claude-3-5-haiku-latest, ollama/llama3, or openai/<name> with --api-base "
             "for an OpenAI-compatible server",
         ) from None
+
+
+def _not_a_pricing_note(record: logging.LogRecord) -> bool:
+    """Drop litellm's warning that a per-target price (`input_cost_per_token` in params) is
+    not in its price map: that is what per-target prices are for, and it came on every run."""
+    return "has custom pricing" not in str(record.msg)
 
 
 async def close_clients() -> None:
@@ -319,6 +327,28 @@ def _one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def has_price(call: Call) -> bool:
+    """Whether the call's cost will be known: the model is in-process, or a price is set."""
+    if local_model.is_local(call.model) or embeddings_local.is_local_embedding(call.model):
+        return True
+    return _prices(call) is not None
+
+
+def _prices(call: Call) -> tuple[float, float] | None:
+    """Input and output price per token: the call's params, else litellm's price map."""
+    input_price = call.params.get("input_cost_per_token")
+    output_price = call.params.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        try:
+            info = load_litellm().get_model_info(call.model)
+        except Exception:  # litellm raises for any model missing from its price map
+            return None
+        input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        return None
+    return float(input_price), float(output_price)
+
+
 # Output tokens assumed for a call whose params set no max_tokens (dry-run estimates only).
 ASSUMED_OUTPUT_TOKENS = 256
 
@@ -331,17 +361,11 @@ def estimate_cost(call: Call) -> float | None:
     """
     if call.model.startswith("local/"):
         return 0.0
-    litellm = load_litellm()
-    input_price = call.params.get("input_cost_per_token")
-    output_price = call.params.get("output_cost_per_token")
-    if input_price is None or output_price is None:
-        try:
-            info = litellm.get_model_info(call.model)
-        except Exception:  # litellm raises for any model missing from its price map
-            return None
-        input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if input_price is None or output_price is None:
+    prices = _prices(call)
+    if prices is None:
         return None
+    input_price, output_price = prices
+    litellm = load_litellm()
     prompt_tokens = litellm.token_counter(model=call.model, messages=list(call.messages))
     output_tokens = (
         call.params.get("max_tokens") or call.params.get("max_completion_tokens") or ASSUMED_OUTPUT_TOKENS

@@ -16,7 +16,7 @@ from . import embeddings_local
 from .cache import ResponseCache
 from .local_model import check_available, is_local
 from .model import Call, Output
-from .providers import ProviderError, RetryPolicy, check_model, close_clients, complete
+from .providers import ProviderError, RetryPolicy, check_model, close_clients, complete, has_price
 from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
@@ -181,6 +181,7 @@ class _Asker:
         # memory stays flat; an answer that fell out is read back from the cache.
         self.recent: OrderedDict[str, Answer] = OrderedDict()
         self.ready: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.priced: dict[str, bool] = {}  # model -> its cost will be known (for --max-cost)
 
     async def answer_all(self, calls: Sequence[Call]) -> dict[str, Answer]:
         answers: dict[str, Answer] = {}
@@ -267,6 +268,12 @@ class _Asker:
 
     async def fetch(self, call: Call) -> Answer:
         target = self.targets.of(call)
+        if self.options.max_cost is not None and not self.tally.unpriced:
+            # A model without a price is known to be one before its first call, not after.
+            if call.model not in self.priced:
+                self.priced[call.model] = has_price(call)
+            if not self.priced[call.model]:
+                self.tally.unpriced = call.model
         over_budget = _over_budget(self.tally, self.options.max_cost)
         if target.refused:
             return Answer(None, error=f"not called: {target.refused}")
