@@ -10,6 +10,7 @@ import asyncio
 import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -78,23 +79,30 @@ class ProviderError(Exception):
 
 
 _litellm: Any = None
+_litellm_lock = threading.Lock()
 
 
 def load_litellm() -> Any:
     """The lazy door: import litellm once, set up to never reach for the network itself."""
-    global _litellm
     if _litellm is None:
-        # Without this, the import fetches a price map from the internet and, offline,
-        # retries in the background and sometimes crashes the process.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True  # else every error prints a banner on stdout
-        litellm.telemetry = False
-        logging.getLogger("LiteLLM").addFilter(_not_a_pricing_note)
-        local_model.register(litellm)  # `local/...`: the embedded in-process model
-        _litellm = litellm
+        with _litellm_lock:  # models are checked in worker threads (runner._check_ready)
+            if _litellm is None:
+                _import_litellm()
     return _litellm
+
+
+def _import_litellm() -> None:
+    global _litellm
+    # Without this, the import fetches a price map from the internet and, offline,
+    # retries in the background and sometimes crashes the process.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True  # else every error prints a banner on stdout
+    litellm.telemetry = False
+    logging.getLogger("LiteLLM").addFilter(_not_a_pricing_note)
+    local_model.register(litellm)  # `local/...`: the embedded in-process model
+    _litellm = litellm
 
 
 def check_model(model: str, api_base: str | None = None) -> None:
