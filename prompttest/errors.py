@@ -66,7 +66,11 @@ class LockTimeout(PromptTestError):
     """
 
 
+class ModelError(PromptTestError):
+    """A model string no provider answers to: nothing can be sent, so it is bad usage (exit 2)."""
+
+
 class ProviderSetupError(PromptTestError):
-    """A provider cannot be used at all (extra not installed, unknown provider)."""
+    """A provider cannot be used at all (extra not installed, unknown local model)."""
 
     exit_code = EXIT_PROVIDER

@@ -7,12 +7,15 @@ never multiplied by two nested retry layers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
+from ..errors import ModelError
 from ..model import Call, Output
 from .local import embeddings as embeddings_local
 from .local import llama as local_model
@@ -53,6 +56,7 @@ class ProviderError(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
         attempts: int = 1,
+        fatal: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -60,11 +64,12 @@ class ProviderError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.attempts = attempts
+        self.fatal = fatal  # a local cause (no key): every call to the model fails the same
 
     @property
     def fatal_for_target(self) -> bool:
         """True when further calls to the same model would fail the same way."""
-        return self.status_code in FATAL_FOR_TARGET or self.quota_exhausted
+        return self.fatal or self.status_code in FATAL_FOR_TARGET or self.quota_exhausted
 
     @property
     def quota_exhausted(self) -> bool:
@@ -75,22 +80,52 @@ class ProviderError(Exception):
 
 
 _litellm: Any = None
+_litellm_lock = threading.Lock()
 
 
 def load_litellm() -> Any:
     """The lazy door: import litellm once, set up to never reach for the network itself."""
-    global _litellm
     if _litellm is None:
-        # Without this, the import fetches a price map from the internet and, offline,
-        # retries in the background and sometimes crashes the process.
-        os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-        import litellm
-
-        litellm.suppress_debug_info = True  # else every error prints a banner on stdout
-        litellm.telemetry = False
-        local_model.register(litellm)  # `local/...`: the embedded in-process model
-        _litellm = litellm
+        with _litellm_lock:  # models are checked in worker threads (runner._check_ready)
+            if _litellm is None:
+                _import_litellm()
     return _litellm
+
+
+def _import_litellm() -> None:
+    global _litellm
+    # Without this, the import fetches a price map from the internet and, offline,
+    # retries in the background and sometimes crashes the process.
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
+
+    litellm.suppress_debug_info = True  # else every error prints a banner on stdout
+    litellm.telemetry = False
+    logging.getLogger("LiteLLM").addFilter(_not_a_pricing_note)
+    local_model.register(litellm)  # `local/...`: the embedded in-process model
+    _litellm = litellm
+
+
+def check_model(model: str, api_base: str | None = None) -> None:
+    """Raise ModelError when no provider answers to `model`: call it before its first call."""
+    if local_model.is_local(model) or embeddings_local.is_local_embedding(model):
+        return  # ours: local_model / embeddings_local check them
+    litellm = load_litellm()
+    try:
+        litellm.get_llm_provider(model=model, api_base=api_base)
+    except Exception:  # litellm raises BadRequestError ("LLM Provider NOT provided")
+        raise ModelError(
+            f"no provider answers to the model '{model}': nothing was called",
+            hint="write the model as litellm does, provider/name: openai/gpt-4o-mini, "
+            "anthropic/claude-3-5-haiku-latest, ollama/llama3, or openai/<name> with --api-base "
+            "for an OpenAI-compatible server",
+        ) from None
+
+
+def _not_a_pricing_note(record: logging.LogRecord) -> bool:
+    """Drop litellm's warning that a per-target price (`input_cost_per_token` in params) is
+    not in its price map: that is what per-target prices are for, and it came on every run."""
+    return "has custom pricing" not in str(record.msg)
 
 
 async def close_clients() -> None:
@@ -148,7 +183,7 @@ async def _attempt(call: Call, policy: RetryPolicy) -> Output:
     except TimeoutError:
         raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
     except Exception as exc:  # litellm raises many types; classify by status code
-        raise classify(exc) from None
+        raise classify(exc, call) from None
     latency_ms = (time.perf_counter() - started) * 1000
     return _parse_response(response, latency_ms, model=call.model)
 
@@ -181,7 +216,7 @@ async def _embed(call: Call, policy: RetryPolicy) -> Output:
     except TimeoutError:
         raise ProviderError(f"timed out after {policy.timeout_s:g} s", retryable=True) from None
     except Exception as exc:  # litellm raises many types; classify by status code
-        raise classify(exc) from None
+        raise classify(exc, call) from None
     try:
         item = response.data[0]
         vector = item["embedding"] if isinstance(item, dict) else item.embedding
@@ -233,12 +268,21 @@ def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Out
     )
 
 
-def classify(exc: BaseException) -> ProviderError:
-    """Turn any exception from litellm into a ProviderError that knows if a retry helps."""
+def classify(exc: BaseException, call: Call | None = None) -> ProviderError:
+    """Turn any exception from litellm into a ProviderError that knows if a retry helps.
+
+    litellm reports a missing key and a refused connection as HTTP 500s, though nothing
+    answered: they are told as what they are (with the call, naming its key or endpoint).
+    """
     status = getattr(exc, "status_code", None)
     status = status if isinstance(status, int) else None
     message = _one_line(getattr(exc, "message", None) or str(exc) or type(exc).__name__)
     name = type(exc).__name__
+    if "Missing credentials" in message or "api_key client option must be set" in message:
+        return ProviderError(_no_key(call.model if call else None), fatal=True)  # no wait brings a key
+    if name == "APIConnectionError" or "Connection error" in message:
+        where = (call.api_base if call else None) or "the provider's endpoint"
+        return ProviderError(f"could not connect to {where}: {message.rsplit(' - ', 1)[-1]}", retryable=True)
     if name in ("Timeout", "APITimeoutError", "TimeoutError", "ReadTimeout"):
         return ProviderError(f"timed out: {message}", status_code=status, retryable=True)
     if status is None:
@@ -254,6 +298,19 @@ def classify(exc: BaseException) -> ProviderError:
     if error.quota_exhausted:
         error.retryable = False  # waiting does not buy credit
     return error
+
+
+def _no_key(model: str | None) -> str:
+    """`no API key: set OPENAI_API_KEY`, naming the variables litellm looks for."""
+    missing: list[str] = []
+    if model:
+        try:
+            missing = list(load_litellm().validate_environment(model=model).get("missing_keys") or [])
+        except Exception:  # an unusual model string: say it without the variable's name
+            missing = []
+    if missing:
+        return f"no API key: set {' or '.join(missing)} in the environment"
+    return "no API key: set the provider's key in the environment (as litellm reads it)"
 
 
 def _retry_after(exc: BaseException) -> float | None:
@@ -279,6 +336,28 @@ def _one_line(text: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def has_price(call: Call) -> bool:
+    """Whether the call's cost will be known: the model is in-process, or a price is set."""
+    if local_model.is_local(call.model) or embeddings_local.is_local_embedding(call.model):
+        return True
+    return _prices(call) is not None
+
+
+def _prices(call: Call) -> tuple[float, float] | None:
+    """Input and output price per token: the call's params, else litellm's price map."""
+    input_price = call.params.get("input_cost_per_token")
+    output_price = call.params.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        try:
+            info = load_litellm().get_model_info(call.model)
+        except Exception:  # litellm raises for any model missing from its price map
+            return None
+        input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
+    if input_price is None or output_price is None:
+        return None
+    return float(input_price), float(output_price)
+
+
 # Output tokens assumed for a call whose params set no max_tokens (dry-run estimates only).
 ASSUMED_OUTPUT_TOKENS = 256
 
@@ -291,17 +370,11 @@ def estimate_cost(call: Call) -> float | None:
     """
     if call.model.startswith("local/"):
         return 0.0
-    litellm = load_litellm()
-    input_price = call.params.get("input_cost_per_token")
-    output_price = call.params.get("output_cost_per_token")
-    if input_price is None or output_price is None:
-        try:
-            info = litellm.get_model_info(call.model)
-        except Exception:  # litellm raises for any model missing from its price map
-            return None
-        input_price, output_price = info.get("input_cost_per_token"), info.get("output_cost_per_token")
-    if input_price is None or output_price is None:
+    prices = _prices(call)
+    if prices is None:
         return None
+    input_price, output_price = prices
+    litellm = load_litellm()
     prompt_tokens = litellm.token_counter(model=call.model, messages=list(call.messages))
     output_tokens = (
         call.params.get("max_tokens") or call.params.get("max_completion_tokens") or ASSUMED_OUTPUT_TOKENS

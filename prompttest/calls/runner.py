@@ -16,7 +16,7 @@ from ..model import Call, Output
 from .cache import ResponseCache
 from .local import embeddings as embeddings_local
 from .local.llama import check_available, is_local
-from .providers import ProviderError, RetryPolicy, close_clients, complete
+from .providers import ProviderError, RetryPolicy, check_model, close_clients, complete, has_price
 from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
@@ -181,6 +181,7 @@ class _Asker:
         # memory stays flat; an answer that fell out is read back from the cache.
         self.recent: OrderedDict[str, Answer] = OrderedDict()
         self.ready: dict[tuple[str, str], asyncio.Future[None]] = {}
+        self.priced: dict[str, bool] = {}  # model -> its cost will be known (for --max-cost)
 
     async def answer_all(self, calls: Sequence[Call]) -> dict[str, Answer]:
         answers: dict[str, Answer] = {}
@@ -256,12 +257,8 @@ class _Asker:
         """A model that cannot run here stops the run before its first call, with the fix."""
         model = (call.model, call.kind)
         if model not in self.ready:
-            check = embeddings_local.check_available if call.kind == "embedding" else check_available
-            needed = call.kind != "embedding" or is_local(call.model)
-            # Loading an in-process model takes seconds: not on the event loop.
-            self.ready[model] = asyncio.ensure_future(
-                asyncio.to_thread(check, call.model) if needed else asyncio.sleep(0)
-            )
+            # Loading an in-process model (or litellm) takes seconds: not on the event loop.
+            self.ready[model] = asyncio.ensure_future(asyncio.to_thread(_check_ready, call))
         await asyncio.shield(self.ready[model])
 
     def lane(self, call: Call) -> asyncio.Semaphore:
@@ -271,6 +268,12 @@ class _Asker:
 
     async def fetch(self, call: Call) -> Answer:
         target = self.targets.of(call)
+        if self.options.max_cost is not None and not self.tally.unpriced:
+            # A model without a price is known to be one before its first call, not after.
+            if call.model not in self.priced:
+                self.priced[call.model] = has_price(call)
+            if not self.priced[call.model]:
+                self.tally.unpriced = call.model
         over_budget = _over_budget(self.tally, self.options.max_cost)
         if target.refused:
             return Answer(None, error=f"not called: {target.refused}")
@@ -280,6 +283,16 @@ class _Asker:
         if self.options.max_cost is not None and answer.output is not None:
             _spend(self.tally, call, answer)
         return answer
+
+
+def _check_ready(call: Call) -> None:
+    """Raise (with the fix) when the call's model cannot run here or names no provider."""
+    if call.kind == "embedding":
+        if is_local(call.model):
+            embeddings_local.check_available(call.model)
+    else:
+        check_available(call.model)
+    check_model(call.model, call.api_base)
 
 
 def _over_budget(tally: Tally, max_cost: float | None) -> str | None:

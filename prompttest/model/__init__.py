@@ -93,6 +93,7 @@ class Suite:
     expect: tuple[CheckSpec, ...] = ()
     repeat: int | None = None
     pass_rule: PassRule | None = None
+    params_line: int | None = None  # where `params:` is, for errors found once targets are known
 
 
 def result_key(suite: str, case: str, target: str) -> str:

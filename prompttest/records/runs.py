@@ -63,6 +63,8 @@ class RunRecord:
         keys = passed = prompt = completion = 0
         cost: float | None = 0.0
         judge_cost: float | None = 0.0
+        answered: set[str] = set()  # models a fresh answer came from (it told their price)
+        failed: set[str] = set()  # models called this run that gave no answer to a key
         for result in self.results:
             keys += 1
             verdicts[result.verdict] += 1
@@ -72,7 +74,11 @@ class RunRecord:
             else:
                 judge_cost += result.judge_cost_usd
             if result.output is None:
+                if result.error is not None and result.attempts:
+                    failed.add(result.model)
                 continue
+            if not result.cached:
+                answered.add(result.model)
             prompt += result.prompt_tokens or 0
             completion += result.completion_tokens or 0
             if not result.cached:
@@ -82,7 +88,8 @@ class RunRecord:
             "verdicts": {verdict.value: verdicts.get(verdict, 0) for verdict in Verdict},
             "passed": passed,
             "tokens": {"prompt": prompt, "completion": completion},
-            "cost_usd": None if cost is None else round(cost, 6),
+            # Calls that all failed told nothing of their model's price: not $0, unknown.
+            "cost_usd": None if cost is None or failed - answered else round(cost, 6),
             "judge_cost_usd": None if judge_cost is None else round(judge_cost, 6),
         }
 

@@ -7,15 +7,16 @@ refused here, before a run costs anything.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
 
+from ..calls.local.llama import is_local, unsupported_message, unsupported_params
 from ..checks import Defaults, needs_resolving, resolve_check
 from ..config import Project, read_pyproject
 from ..errors import SuiteError
 from ..model import Job, Suite, Target, key_matches
-from ..suites.jobs import iter_jobs, iter_keys
+from ..suites.jobs import iter_jobs, iter_keys, targets_of
 from ..suites.loading import load_suites
 from ..suites.safety import (
     Refusal,
@@ -79,6 +80,8 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
         tuple(Target(id=model, model=model, api_base=options.api_base) for model in options.models) or None
     )
     default = Target(id=project.settings.target, model=project.settings.target)
+    for suite in suites:
+        check_local_params(suite, targets_override=override, default_target=default)
     defaults = _check_defaults(project) if resolve else None
 
     def make_jobs() -> Iterator[Job]:
@@ -152,3 +155,30 @@ def _resolve_checks(job: Job, defaults: Defaults) -> Job:
     if all(new is old for new, old in zip(checks, job.checks, strict=True)):
         return job
     return replace(job, checks=tuple(checks))
+
+
+def check_local_params(
+    suite: Suite, *, targets_override: Sequence[Target] | None = None, default_target: Target
+) -> None:
+    """A param the in-process model lacks (`response_format`, `tools`) is a suite error now,
+    before anything is called, not a failed call per key later."""
+    local = [t for t in targets_of(suite, targets_override, default_target) if is_local(t.model)]
+    for target in local:
+        unknown = unsupported_params({**suite.params, **target.params})
+        if unknown:
+            raise SuiteError(
+                f"target '{target.id}': {unsupported_message(unknown)}",
+                file=suite.path,
+                line=suite.params_line if set(unknown) & set(suite.params) else None,
+                hint="drop these params, or run the suite against another model (-m)",
+            )
+    for case in suite.cases if local else ():
+        for target in local if case.params else ():
+            unknown = unsupported_params({**suite.params, **target.params, **case.params})
+            if unknown:
+                raise SuiteError(
+                    f"case '{case.id}' on target '{target.id}': {unsupported_message(unknown)}",
+                    file=case.file,
+                    line=case.line,
+                    hint="drop these params, or run the suite against another model (-m)",
+                )

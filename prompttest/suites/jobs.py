@@ -43,7 +43,7 @@ def iter_jobs(
     is used when the suite names none. Params merge suite < target < case. Samples per
     key: `repeat` (from --repeat), else the case's `repeat:`, else the suite's, else 1.
     """
-    targets = _targets(suite, targets_override, default_target)
+    targets = targets_of(suite, targets_override, default_target)
     for case in suite.cases:
         messages, checks = render_case(suite, case)
         for target in targets:
@@ -76,13 +76,14 @@ def iter_keys(
     repeat: int | None = None,
 ) -> Iterator[tuple[Case, str, int]]:
     """What `iter_jobs` makes, without rendering anything: each job's case, key and samples."""
-    targets = _targets(suite, targets_override, default_target)
+    targets = targets_of(suite, targets_override, default_target)
     for case in suite.cases:
         for target in targets:
             yield case, result_key(suite.name, case.id, target.id), _samples(suite, case, repeat)
 
 
-def _targets(suite: Suite, override: Sequence[Target] | None, default: Target) -> list[Target]:
+def targets_of(suite: Suite, override: Sequence[Target] | None, default: Target) -> list[Target]:
+    """The targets a suite runs on: -m's, else its own, else the project's default."""
     targets: list[Target] = []
     for target in override or suite.targets or [default]:
         if all(target.id != seen.id for seen in targets):  # `-m x -m x` runs x once

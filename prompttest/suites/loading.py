@@ -144,6 +144,7 @@ def load_suite(
         expect=to_checks(data.get("expect", []), lambda j: line_of(lines, ("expect", j))),
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
+        params_line=lines.get(("params",)),
     )
     vet_cases(suite)  # and that case ids are unique
     return suite

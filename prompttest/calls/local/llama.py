@@ -122,13 +122,23 @@ def _text(message: Mapping[str, Any]) -> str:
     raise ValueError(f"unreadable message content: {content!r}")
 
 
+def unsupported_params(params: Mapping[str, Any]) -> list[str]:
+    """The params a `local/` model would refuse, sorted (none: an empty list)."""
+    known = SAMPLING_PARAMS | IGNORED_PARAMS | {"raw", "stop", "max_tokens"}
+    return sorted(name for name, value in params.items() if name not in known and value is not None)
+
+
+def unsupported_message(unknown: Sequence[str]) -> str:
+    known = ", ".join(sorted(SAMPLING_PARAMS | {"raw", "stop", "max_tokens"}))
+    return f"{PROVIDER}/ models do not support {', '.join(unknown)} (supported: {known})"
+
+
 def build_request(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Request:
     """The prompt and llama.cpp arguments for one call; ValueError on an unsupported param."""
     params = {k: v for k, v in params.items() if k not in IGNORED_PARAMS and v is not None}
-    unknown = sorted(set(params) - SAMPLING_PARAMS - {"raw", "stop", "max_tokens"})
+    unknown = unsupported_params(params)
     if unknown:
-        known = ", ".join(sorted(SAMPLING_PARAMS | {"raw", "stop", "max_tokens"}))
-        raise ValueError(f"{PROVIDER}/ models do not support {', '.join(unknown)} (supported: {known})")
+        raise ValueError(unsupported_message(unknown))
     stop = params.get("stop", list(DEFAULT_STOP))
     kwargs: dict[str, Any] = {k: v for k, v in params.items() if k in SAMPLING_PARAMS}
     kwargs["stop"] = [stop] if isinstance(stop, str) else list(stop)
