@@ -378,8 +378,9 @@ class Result:
     case_file: str = ""
     case_line: int | None = None
     # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
-    # None outside a run: a snapshot entry, a side of a diff.
-    fails_run: bool | None = None
+    # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
+    # the run's reading of the result (a record read back without it takes it from `passed`).
+    fails_run: bool | None = field(default=None, compare=False)
 
     @property
     def key(self) -> str:
