@@ -145,6 +145,7 @@ def cli() -> None:
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.05,
     show_default=True,
+    metavar="LEVEL",  # click's default metavar reads "FLOAT RANGE"
     help="Significance level of regressed/improved with repeats.",
 )
 @click.option(

@@ -180,3 +180,13 @@ def test_an_unknown_setting_suggests_the_setting_it_resembles(tmp_path: Path) ->
     assert caught.value.hint is not None
     assert caught.value.hint.startswith("did you mean 'concurrency'?")
     assert "known settings: concurrency" in caught.value.hint
+
+
+def test_run_help_shows_a_readable_alpha_metavar(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = project.run("run", "--help", capsys=capsys)
+    assert done.code == 0
+    (line,) = [line for line in done.out.splitlines() if "--alpha" in line]
+    assert "FLOAT RANGE" not in done.out
+    assert "--alpha LEVEL" in line
