@@ -582,3 +582,17 @@ def test_annotation_escaping_follows_the_workflow_command_rules() -> None:
 def test_annotation_without_a_known_line_has_only_a_file() -> None:
     _, props, _ = parse(commands_for(record(replace(regressed(), case_line=None)))[0])
     assert "line" not in props and props["file"] == "suites/capitals.yaml"
+
+
+# --- counts in the summaries -----------------------------------------------------------------
+
+
+def test_summaries_count_one_key_and_one_call_in_the_singular() -> None:
+    from prompttest.report.text import render_summary
+
+    one = record(result("france", Verdict.UNCHANGED))
+    line = render_summary(one, exit_code=0).splitlines()[0]
+    assert "(1 key in 3.2s, 1 call, 0 cached" in line, line
+    assert "1 key · 1 call · 0 cached" in render_markdown(one)
+    two = record(result("france", Verdict.UNCHANGED), result("japan", Verdict.UNCHANGED))
+    assert "(2 keys in 3.2s, 2 calls, 0 cached" in render_summary(two, exit_code=0)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..runs import RunRecord
 from ..spool import matching
-from .text import sorted_results
+from .text import counted, sorted_results
 from .textdiff import explaining_checks, fails_run, output_diff
 
 OPEN_VERDICTS = (Verdict.REGRESSED, Verdict.ERROR, Verdict.FAILING, Verdict.NEW)
@@ -133,7 +133,7 @@ def _counts_table(record: RunRecord) -> str:
 
 def _stats(record: RunRecord) -> str:
     summary = record.summary()
-    parts = [f"{summary['keys']} keys", f"{record.calls} calls", f"{record.cache_hits} cached"]
+    parts = [counted(summary["keys"], "key"), counted(record.calls, "call"), f"{record.cache_hits} cached"]
     if record.calls:
         cost = summary["cost_usd"]
         parts.append("cost unknown" if cost is None else f"${cost:.4f}")

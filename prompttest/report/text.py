@@ -138,8 +138,8 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
     parts = [f"{counts[v.value]} {v.value}" for v in VERDICT_ORDER if counts[v.value]]
     summary = record.summary()
     stats = (
-        f"{summary['keys']} keys in {summary['wall_s']:.1f}s, "
-        f"{record.calls} calls, {record.cache_hits} cached"
+        f"{counted(summary['keys'], 'key')} in {summary['wall_s']:.1f}s, "
+        f"{counted(record.calls, 'call')}, {record.cache_hits} cached"
     )
     cost, judging = summary["cost_usd"], summary["judge_cost_usd"]
     if record.calls:
@@ -153,6 +153,11 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
         if warning:
             line += f"\n{warning}"
     return f"{line}\n{_next_step(record, counts, exit_code)}"
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 key`, `2 keys`: a count with its noun in the right number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def stale_judges(record: RunRecord) -> str:
