@@ -596,3 +596,35 @@ def test_summaries_count_one_key_and_one_call_in_the_singular() -> None:
     assert "1 key · 1 call · 0 cached" in render_markdown(one)
     two = record(result("france", Verdict.UNCHANGED), result("japan", Verdict.UNCHANGED))
     assert "(2 keys in 3.2s, 2 calls, 0 cached" in render_summary(two, exit_code=0)
+
+
+# --- Markdown: rates of repeated keys --------------------------------------------------------
+
+
+def sampled_check(passed: bool, count: int, before: tuple[int, int], p: float) -> CheckResult:
+    return CheckResult(
+        label="contains: Paris",
+        passed=passed,
+        reason=f"{count}/10 samples passed (pass: rate 0.7)",
+        name="contains",
+        passed_count=count,
+        samples=10,
+        before=before,
+        p_value=p,
+    )
+
+
+def test_markdown_shows_rates_interval_and_p_of_an_inconclusive_key() -> None:
+    checks = (sampled_check(True, 8, (10, 10), 0.237),)
+    inconclusive = result("france", Verdict.INCONCLUSIVE, checks=checks, snapshot_output=None)
+    for strict in (False, True):
+        text = render_markdown(record(inconclusive, strict=strict))
+        section = text[text.index("inconclusive (1)") :]
+        assert "- `contains: Paris`: 8/10 \\[0.49–0.94\\] was 10/10, p=0.237" in section, section
+
+
+def test_markdown_shows_rates_of_a_regressed_repeated_key() -> None:
+    checks = (sampled_check(False, 1, (10, 10), 0.0005),)
+    dropped = result("france", Verdict.REGRESSED, checks=checks, snapshot_output=None)
+    text = render_markdown(record(dropped))
+    assert "- `contains: Paris`: 1/10 \\[0.02–0.40\\] was 10/10, p=0.0005" in text, text

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..runs import RunRecord
 from ..spool import matching
-from .text import counted, sorted_results
+from .text import counted, rate_text, sorted_results
 from .textdiff import explaining_checks, fails_run, output_diff
 
 OPEN_VERDICTS = (Verdict.REGRESSED, Verdict.ERROR, Verdict.FAILING, Verdict.NEW)
@@ -181,7 +181,15 @@ def _key_line(result: Result) -> str:
 
 
 def _reason_list(result: Result) -> str:
-    items = [f"- {code_span(check.label)}: {escape(check.reason)}" for check in explaining_checks(result)]
+    if any(check.samples for check in result.checks):
+        # Repeated keys: each rate that moved or fails, with its interval and p (as the terminal).
+        items = [
+            f"- {code_span(check.label)}: {escape(rate_text(check))}"
+            for check in result.checks
+            if check.samples and (check.before or not check.passed)
+        ]
+    else:
+        items = [f"- {code_span(check.label)}: {escape(check.reason)}" for check in explaining_checks(result)]
     if result.change:
         items.append(f"- output {escape(result.change)}")
     if result.known_failing:

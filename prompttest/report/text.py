@@ -117,9 +117,15 @@ def _why(result: Result, *, ci: bool) -> str:
 
 def _rate_note(check: CheckResult) -> str:
     """`contains: Paris 6/10 [0.31–0.83] was 10/10, p=0.043` for a check over samples."""
+    return f"{check.label} {rate_text(check)}"
+
+
+def rate_text(check: CheckResult) -> str:
+    """`6/10 [0.31–0.83] was 10/10, p=0.043`: a check's pass rate over samples, its Wilson
+    95 % interval, the snapshot's rate and the adjusted p-value (the ones it has)."""
     k, n = check.passed_count or 0, check.samples or 0
     low, high = wilson_interval(k, n)
-    note = f"{check.label} {k}/{n} [{low:.2f}–{high:.2f}]"
+    note = f"{k}/{n} [{low:.2f}–{high:.2f}]"
     if check.before:
         note += f" was {check.before[0]}/{check.before[1]}"
     if check.p_value is not None:
