@@ -278,3 +278,13 @@ def test_model_override_runs_the_suite_against_another_target(
     assert result.code == 0, result.out
     assert {r.json["model"] for r in capitals.server.requests} == {"other"}
     assert "capitals/france@openai/other" in result.out
+
+
+def test_offline_misses_of_one_model_are_one_block_with_a_count(
+    capitals: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = capitals.run("run", "--offline", capsys=capsys)
+    assert result.code == 3
+    blocks = [line for line in result.out.splitlines() if line.startswith("error in ")]
+    assert blocks == ["error in capitals/france@fake (+1 more):"], result.out
+    assert "no cached answer for openai/fake" in result.out
