@@ -16,6 +16,7 @@ from pathlib import Path
 
 from .cache import ResponseCache
 from .checks import Defaults, calls_for, needs_resolving, resolve_check, run_check
+from .committed import untracked
 from .config import Project, read_pyproject
 from .errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER, SuiteError
 from .jobs import iter_jobs, iter_keys
@@ -160,8 +161,12 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     the_plan = plan(project, options)
     # Read every snapshot before calling anything: a broken one must stop the run early.
     baselines = EntrySpool()
-    for suite in the_plan.suites:
-        baselines.load(suite.name, snapshot_path(project.snapshots_dir, suite.name))
+    paths = [snapshot_path(project.snapshots_dir, suite.name) for suite in the_plan.suites]
+    # The CI gate judges against committed snapshots: a file git does not track is none.
+    uncommitted = untracked(project.root, project.snapshots_dir, paths) if options.ci else []
+    for suite, path in zip(the_plan.suites, paths, strict=True):
+        if path not in uncommitted:
+            baselines.load(suite.name, path)
     settings = project.settings
     call_options = CallOptions(
         concurrency=options.concurrency or settings.concurrency,
@@ -207,11 +212,21 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     baselines.close()
     record_path = write_run(project.runs_dir, record)
     notes = [
+        f"{_shown(path, project.root)} is not tracked by git: the CI gate does not count its entries "
+        "as committed snapshots"
+        for path in uncommitted
+    ]
+    notes += [
         f"{model} answered 429 (rate limited): calls in flight went down to {lowest} "
         f"(of {call_options.concurrency}) and back up as answers came"
         for model, lowest in sorted(tally.throttled.items())
     ]
     return RunOutcome(record=record, record_path=record_path, snapshots_written=written, notes=notes)
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path as the user knows it: relative to the project when it is inside."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
 
 
 def _selected(key: str, options: RunOptions) -> bool:
