@@ -7,6 +7,7 @@ relative to the root.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -104,13 +105,16 @@ def _apply(settings: Settings, values: Mapping[str, Any], *, source: str) -> Set
     changes: dict[str, Any] = {}
     for name, raw in values.items():
         if name not in known:
-            raise ConfigError(
-                f"unknown setting '{name}'",
-                file=source,
-                hint=f"known settings: {', '.join(sorted(known))}",
-            )
+            raise ConfigError(f"unknown setting '{name}'", file=source, hint=_unknown_hint(name, known))
         changes[name] = _convert(name, raw, type(getattr(Settings(), name)), source)
     return replace(settings, **changes)
+
+
+def _unknown_hint(name: str, known: Mapping[str, Any]) -> str:
+    """The known settings, led by the one a typo most likely meant."""
+    listing = f"known settings: {', '.join(sorted(known))}"
+    close = difflib.get_close_matches(name, list(known), n=1)
+    return f"did you mean '{close[0]}'? {listing}" if close else listing
 
 
 def _convert(name: str, raw: Any, kind: type, source: str) -> Any:

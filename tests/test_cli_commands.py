@@ -171,3 +171,22 @@ def test_commands_that_call_no_provider_never_import_litellm(
     assert json.loads(out.read_text()) == {"litellm": False}
     if args == ["run"]:
         assert "2 unchanged" in done.stdout and "2 cached" in done.stdout
+
+
+def test_an_unknown_setting_suggests_the_setting_it_resembles(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.prompttest]\nconcurency = 4\n")
+    with pytest.raises(ConfigError) as caught:
+        load_project(tmp_path, environ={})
+    assert caught.value.hint is not None
+    assert caught.value.hint.startswith("did you mean 'concurrency'?")
+    assert "known settings: concurrency" in caught.value.hint
+
+
+def test_run_help_shows_a_readable_alpha_metavar(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    done = project.run("run", "--help", capsys=capsys)
+    assert done.code == 0
+    (line,) = [line for line in done.out.splitlines() if "--alpha" in line]
+    assert "FLOAT RANGE" not in done.out
+    assert "--alpha LEVEL" in line

@@ -309,3 +309,13 @@ def test_with_model_entries_of_the_models_run_whose_case_is_gone_are_obsolete(
     snapshot = capitals.snapshot("capitals")
     assert "japan@openai/other" not in snapshot
     assert "japan@fake" in snapshot and "france@openai/other" in snapshot  # another target's: kept
+
+
+def test_offline_misses_of_one_model_are_one_block_with_a_count(
+    capitals: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    result = capitals.run("run", "--offline", capsys=capsys)
+    assert result.code == 3
+    blocks = [line for line in result.out.splitlines() if line.startswith("error in ")]
+    assert blocks == ["error in capitals/france@fake (+1 more):"], result.out
+    assert "no cached answer for openai/fake" in result.out

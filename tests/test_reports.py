@@ -582,3 +582,49 @@ def test_annotation_escaping_follows_the_workflow_command_rules() -> None:
 def test_annotation_without_a_known_line_has_only_a_file() -> None:
     _, props, _ = parse(commands_for(record(replace(regressed(), case_line=None)))[0])
     assert "line" not in props and props["file"] == "suites/capitals.yaml"
+
+
+# --- counts in the summaries -----------------------------------------------------------------
+
+
+def test_summaries_count_one_key_and_one_call_in_the_singular() -> None:
+    from prompttest.report.text import render_summary
+
+    one = record(result("france", Verdict.UNCHANGED))
+    line = render_summary(one, exit_code=0).splitlines()[0]
+    assert "(1 key in 3.2s, 1 call, 0 cached" in line, line
+    assert "1 key · 1 call · 0 cached" in render_markdown(one)
+    two = record(result("france", Verdict.UNCHANGED), result("japan", Verdict.UNCHANGED))
+    assert "(2 keys in 3.2s, 2 calls, 0 cached" in render_summary(two, exit_code=0)
+
+
+# --- Markdown: rates of repeated keys --------------------------------------------------------
+
+
+def sampled_check(passed: bool, count: int, before: tuple[int, int], p: float) -> CheckResult:
+    return CheckResult(
+        label="contains: Paris",
+        passed=passed,
+        reason=f"{count}/10 samples passed (pass: rate 0.7)",
+        name="contains",
+        passed_count=count,
+        samples=10,
+        before=before,
+        p_value=p,
+    )
+
+
+def test_markdown_shows_rates_interval_and_p_of_an_inconclusive_key() -> None:
+    checks = (sampled_check(True, 8, (10, 10), 0.237),)
+    inconclusive = result("france", Verdict.INCONCLUSIVE, checks=checks, snapshot_output=None)
+    for strict in (False, True):
+        text = render_markdown(record(inconclusive, strict=strict))
+        section = text[text.index("inconclusive (1)") :]
+        assert "- `contains: Paris`: 8/10 \\[0.49–0.94\\] was 10/10, p=0.237" in section, section
+
+
+def test_markdown_shows_rates_of_a_regressed_repeated_key() -> None:
+    checks = (sampled_check(False, 1, (10, 10), 0.0005),)
+    dropped = result("france", Verdict.REGRESSED, checks=checks, snapshot_output=None)
+    text = render_markdown(record(dropped))
+    assert "- `contains: Paris`: 1/10 \\[0.02–0.40\\] was 10/10, p=0.0005" in text, text

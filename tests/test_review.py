@@ -134,3 +134,31 @@ def test_review_capital_letters_decide_for_all_that_remain(pending: Project) -> 
     assert "2 accepted, 0 rejected, 1 left pending" in screen
     code, screen = _drive(str(pending.root), ["q"])
     assert "[1/1]" in screen and "0 accepted, 0 rejected, 1 left pending" in screen
+
+
+@pytest.mark.parametrize("command", ["accept", "reject"])
+def test_a_filter_matching_no_key_of_the_run_is_an_error_with_a_suggestion(
+    pending: Project, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    before = pending.tree(include_state=True)
+    result = pending.run(command, "-k", "geo/franse@fake", capsys=capsys)
+    assert result.code == 2, result
+    assert "'geo/franse@fake' matches no key of run" in result.err
+    assert "hint: did you mean 'geo/france@fake'?" in result.err
+    assert pending.tree(include_state=True) == before  # nothing decided, nothing written
+
+
+def test_a_filter_matching_keys_with_nothing_pending_is_no_error(
+    pending: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert pending.run("accept", "-k", "*peru*", capsys=capsys).code == 0
+    again = pending.run("accept", "-k", "*peru*", capsys=capsys)
+    assert again.code == 0 and "0 change(s) accepted" in again.out
+
+
+def test_review_names_an_unknown_key_and_asks_again(pending: Project) -> None:
+    code, screen = _drive(str(pending.root), ["x", "a", "q"])
+    assert code == 0, screen
+    assert "unknown key 'x'" in screen
+    assert "1 accepted, 0 rejected, 2 left pending" in screen
+    assert "Lyon." in pending.snapshot("geo")

@@ -123,11 +123,9 @@ class _Progress:
 
 
 def _offline_miss(call: Call) -> str:
-    first = next((m.get("content", "") for m in call.messages if m.get("role") == "user"), "")
-    return (
-        f"--offline: no cached answer for {call.model} "
-        f"(prompt {str(first)[:60]!r}); run once without --offline to fill the cache"
-    )
+    # The same text for every miss of a model (the key names the case), so that the report
+    # shows the misses as one block with a count rather than one block each.
+    return f"--offline: no cached answer for {call.model}; run once without --offline to fill the cache"
 
 
 # How many answers a run keeps at hand for keys that share a call (see _Asker.recent).

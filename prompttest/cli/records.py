@@ -124,11 +124,12 @@ def reject(filters: tuple[str, ...]) -> int:
 
 
 def _decide_all(what: str, filters: tuple[str, ...]) -> int:
-    from ..records.review import Decision, apply, pending_changes, rejected_keys
+    from ..records.review import Decision, apply, check_patterns, pending_changes, rejected_keys
     from ..records.runs import last_run
 
     project = current_project()
     path, record = last_run(project.runs_dir)
+    check_patterns(record, filters)
     changes = pending_changes(record, project.snapshots_dir, rejected=rejected_keys(path), patterns=filters)
     decision = Decision(what)
     done = apply(

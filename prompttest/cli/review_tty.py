@@ -126,12 +126,18 @@ def collect_decisions(
 
 
 def _ask(getchar: Callable[[], str]) -> str:
-    click.echo(click.style(f"  {KEYS} > ", fg="yellow"), nl=False)
+    prompt = click.style(f"  {KEYS} > ", fg="yellow")
+    click.echo(prompt, nl=False)
     while True:
         key = getchar()
         if key in _SINGLE or key in _ALL or key == "q":
             click.echo(key)
             return key
-        if key in ("\x03", "\x04"):  # Ctrl-C / Ctrl-D: quit, keeping the decisions so far
+        if key in ("\x03", "\x04", ""):  # Ctrl-C, Ctrl-D, end of input: quit, keeping the decisions
             click.echo("q")
             return "q"
+        if key in ("\r", "\n"):  # Enter after a key, out of habit
+            continue
+        # Any other key is named and the question asked again: a silent wait looks hung.
+        click.echo(f"unknown key {key!r}")
+        click.echo(prompt, nl=False)

@@ -62,6 +62,7 @@ from .output import ProgressBar, echo_run, show_dry_run, write_reports
     type=click.FloatRange(0, 1, min_open=True, max_open=True),
     default=0.05,
     show_default=True,
+    metavar="LEVEL",  # click's default metavar reads "FLOAT RANGE"
     help="Significance level of regressed/improved with repeats.",
 )
 @click.option(

@@ -7,12 +7,14 @@ disk (not as it was when the run started), and nobody has rejected it yet.
 
 from __future__ import annotations
 
+import difflib
 import enum
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import PromptTestError
 from ..model import Result, Verdict, key_matches
 from .locking import snapshot_lock
 from .runs import RunRecord
@@ -75,6 +77,21 @@ def pending_changes(
         if _would_change(result, current):
             changes.append(Change(result=result, current=current))
     return changes
+
+
+def check_patterns(record: RunRecord, patterns: Sequence[str]) -> None:
+    """Every `-k` pattern must match a key of the run: a typo would otherwise decide nothing,
+    silently. A pattern that matches keys with nothing pending is fine."""
+    if not patterns:
+        return
+    keys = [result.key for result in record.results]
+    for pattern in patterns:
+        if not any(key_matches(key, [pattern]) for key in keys):
+            close = difflib.get_close_matches(pattern, keys, n=1)
+            raise PromptTestError(
+                f"'{pattern}' matches no key of run {record.id}",
+                hint=f"did you mean '{close[0]}'?" if close else "`prompttest diff` lists the run's keys",
+            )
 
 
 def _would_change(result: Result, current: Entry | None) -> bool:

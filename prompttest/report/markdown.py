@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..records.runs import RunRecord
 from ..records.spool import matching
-from .text import sorted_results
+from .text import counted, rate_text, sorted_results
 from .textdiff import RUN_LABELS, explaining_checks, fails_run, output_diff, side_labels
 
 OPEN_VERDICTS = (Verdict.REGRESSED, Verdict.ERROR, Verdict.FAILING, Verdict.NEW)
@@ -134,8 +134,8 @@ def _counts_table(record: RunRecord) -> str:
 def _stats(record: RunRecord) -> str:
     summary = record.summary()
     if record.options.get("sides"):  # a comparison (`diff`) made no calls and took no time
-        return f"{summary['keys']} keys"
-    parts = [f"{summary['keys']} keys", f"{record.calls} calls", f"{record.cache_hits} cached"]
+        return counted(summary["keys"], "key")
+    parts = [counted(summary["keys"], "key"), counted(record.calls, "call"), f"{record.cache_hits} cached"]
     if record.calls:
         cost = summary["cost_usd"]
         parts.append("cost unknown" if cost is None else f"${cost:.4f}")
@@ -184,7 +184,15 @@ def _key_line(result: Result) -> str:
 
 
 def _reason_list(result: Result) -> str:
-    items = [f"- {code_span(check.label)}: {escape(check.reason)}" for check in explaining_checks(result)]
+    if any(check.samples for check in result.checks):
+        # Repeated keys: each rate that moved or fails, with its interval and p (as the terminal).
+        items = [
+            f"- {code_span(check.label)}: {escape(rate_text(check))}"
+            for check in result.checks
+            if check.samples and (check.before or not check.passed)
+        ]
+    else:
+        items = [f"- {code_span(check.label)}: {escape(check.reason)}" for check in explaining_checks(result)]
     if result.change:
         items.append(f"- output {escape(result.change)}")
     if result.known_failing:

@@ -117,9 +117,15 @@ def _why(result: Result, *, ci: bool) -> str:
 
 def _rate_note(check: CheckResult) -> str:
     """`contains: Paris 6/10 [0.31–0.83] was 10/10, p=0.043` for a check over samples."""
+    return f"{check.label} {rate_text(check)}"
+
+
+def rate_text(check: CheckResult) -> str:
+    """`6/10 [0.31–0.83] was 10/10, p=0.043`: a check's pass rate over samples, its Wilson
+    95 % interval, the snapshot's rate and the adjusted p-value (the ones it has)."""
     k, n = check.passed_count or 0, check.samples or 0
     low, high = wilson_interval(k, n)
-    note = f"{check.label} {k}/{n} [{low:.2f}–{high:.2f}]"
+    note = f"{k}/{n} [{low:.2f}–{high:.2f}]"
     if check.before:
         note += f" was {check.before[0]}/{check.before[1]}"
     if check.p_value is not None:
@@ -138,8 +144,8 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
     parts = [f"{counts[v.value]} {v.value}" for v in VERDICT_ORDER if counts[v.value]]
     summary = record.summary()
     stats = (
-        f"{summary['keys']} keys in {summary['wall_s']:.1f}s, "
-        f"{record.calls} calls, {record.cache_hits} cached"
+        f"{counted(summary['keys'], 'key')} in {summary['wall_s']:.1f}s, "
+        f"{counted(record.calls, 'call')}, {record.cache_hits} cached"
     )
     cost, judging = summary["cost_usd"], summary["judge_cost_usd"]
     if record.calls:
@@ -153,6 +159,11 @@ def render_summary(record: RunRecord, *, exit_code: int, snapshots_written: int 
         if warning:
             line += f"\n{warning}"
     return f"{line}\n{_next_step(record, counts, exit_code)}"
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 key`, `2 keys`: a count with its noun in the right number."""
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
 
 
 def stale_judges(record: RunRecord) -> str:

@@ -14,6 +14,7 @@ from ..calls.cache import ResponseCache
 from ..calls.runner import CallOptions, ProgressFn, answer_stream
 from ..calls.secrets import Redactor
 from ..config import Project
+from ..records.committed import untracked
 from ..records.locking import snapshot_lock
 from ..records.runs import RunRecord, write_run
 from ..records.snapshots import snapshot_path
@@ -41,8 +42,12 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     the_plan = plan(project, options)
     # Read every snapshot before calling anything: a broken one must stop the run early.
     baselines = EntrySpool()
-    for suite in the_plan.suites:
-        baselines.load(suite.name, snapshot_path(project.snapshots_dir, suite.name))
+    paths = [snapshot_path(project.snapshots_dir, suite.name) for suite in the_plan.suites]
+    # The CI gate judges against committed snapshots: a file git does not track is none.
+    uncommitted = untracked(project.root, project.snapshots_dir, paths) if options.ci else []
+    for suite, path in zip(the_plan.suites, paths, strict=True):
+        if path not in uncommitted:
+            baselines.load(suite.name, path)
     settings = project.settings
     call_options = CallOptions(
         concurrency=options.concurrency or settings.concurrency,
@@ -89,6 +94,11 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     baselines.close()
     record_path = write_run(project.runs_dir, record)
     notes = [
+        f"{_shown(path, project.root)} is not tracked by git: the CI gate does not count its entries "
+        "as committed snapshots"
+        for path in uncommitted
+    ]
+    notes += [
         f"{model} answered 429 (rate limited): calls in flight went down to {lowest} "
         f"(of {call_options.concurrency}) and back up as answers came"
         for model, lowest in sorted(tally.throttled.items())
@@ -100,3 +110,8 @@ def run_id(started: float) -> str:
     """Sorts by start time; the pid keeps two runs started in the same microsecond apart."""
     stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S")
     return f"{stamp}-{int(started * 1e6) % 1_000_000:06d}-{os.getpid()}"
+
+
+def _shown(path: Path, root: Path) -> str:
+    """A path as the user knows it: relative to the project when it is inside."""
+    return path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
