@@ -6,14 +6,13 @@ Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 
 import click
 
-from .. import __version__
+from .. import __version__, stopping
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
+from ..stopping import Terminated
 from . import records, run, suites, workspace
 
 
@@ -36,23 +35,10 @@ for module in (run, suites, workspace, records):
         cli.add_command(command)
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI job cancelled): stop exactly as on Ctrl-C, but exit 143."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run a command, turn user errors into one paragraph and an exit code."""
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
-    try:
+    with stopping.handling_stops():  # Ctrl-C and SIGTERM, even when SIGINT came in ignored
         code = _run_cli(argv)
-    finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
     sys.exit(code)
 
 
@@ -80,6 +66,8 @@ def _run_cli(argv: list[str] | None) -> int:
         code = EXIT_USAGE
     except (click.Abort, KeyboardInterrupt) as stop:
         note = _INTERRUPTED.get(_command_name(argv))
+        if stopping.snapshots_written():  # the stop came after they were put in place
+            note = "finished calls are cached, the snapshot files were written"
         click.echo(f"interrupted: {note}" if note else "interrupted", err=True)
         # click turns a KeyboardInterrupt into Abort, keeping it as the cause
         terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)

@@ -82,7 +82,7 @@ def write_reports(
     html_path: str | None,
 ) -> None:
     """Write the asked-for reports; on GitHub Actions also the step summary and annotations."""
-    from ..records.snapshots import atomic_write
+    from ..io.atomic import atomic_write
     from ..report.annotations import github_annotations
     from ..report.html import html_chunks
     from ..report.jsonreport import json_chunks

@@ -67,7 +67,7 @@ def diff(runs: tuple[str, ...], base: str | None, fmt: str, output: str | None) 
     streamed = {"json": diff_json_chunks, "html": lambda c: html_chunks(c.record)}
     pieces = streamed[fmt](comparison) if fmt in streamed else [render[fmt](comparison)]
     if output:
-        from ..records.snapshots import atomic_write
+        from ..io.atomic import atomic_write
 
         atomic_write(Path(output), pieces)
     else:

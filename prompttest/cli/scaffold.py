@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..records.snapshots import atomic_write
+from ..io.atomic import atomic_write
 
 EXAMPLE_SUITE = """\
 # An example suite: every case runs against every target, and its checks are the

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import PromptTestError
+from ..io.atomic import atomic_write
 from ..model import Result, Verdict, key_matches
 from .locking import snapshot_lock
 from .runs import RunRecord
-from .snapshots import Entry, atomic_write, entry_from, read_snapshot, snapshot_path, write_snapshot
+from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
 
 
 class Decision(enum.StrEnum):

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ..errors import PromptTestError
+from ..io.atomic import atomic_write
 from ..io.jsontext import chunks_with_items, scan_object
 from ..model import Result, Verdict
-from .snapshots import atomic_write
 
 RECORD_VERSION = 1
 T = TypeVar("T")

@@ -8,12 +8,8 @@ touched.
 
 from __future__ import annotations
 
-import filecmp
 import io
 import itertools
-import os
-import secrets
-import stat
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -23,6 +19,7 @@ from typing import Any, TextIO
 import yaml
 
 from ..errors import SnapshotError
+from ..io.atomic import Stage, write_atomically
 from ..io.yamlsource import load_yaml, stream_yaml_file
 from ..model import Result
 from ..verdicts.table import Baseline
@@ -376,14 +373,18 @@ def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool
     return write_entries(path, suite, sorted(entries.values(), key=lambda e: (e.case, e.target)))
 
 
-def write_entries(path: Path, suite: str, ordered: Iterable[Entry]) -> bool:
+def write_entries(path: Path, suite: str, ordered: Iterable[Entry], *, stage: Stage | None = None) -> bool:
     """`write_snapshot` of entries already in order (case, then target), written as they
-    come: no more than one entry is held. Returns True if the file changed."""
+    come: no more than one entry is held. Returns True if the file changed (with `stage`:
+    will change, when the stage is committed)."""
     entries = iter(ordered)
     first = next(entries, None)
     if first is None:
         if path.exists():
-            path.unlink()
+            if stage is not None:
+                stage.removals.append(path)
+            else:
+                path.unlink()
             return True
         return False
 
@@ -391,7 +392,7 @@ def write_entries(path: Path, suite: str, ordered: Iterable[Entry]) -> bool:
         handle.write(HEADER.format(suite=suite))
         _dump_entries(suite, itertools.chain([first], entries), handle)
 
-    return _atomic(path, fill, keep_if_same=True)
+    return write_atomically(path, fill, keep_if_same=True, stage=stage)
 
 
 def rebase(
@@ -412,70 +413,6 @@ def rebase(
         else:
             merged.pop(name, None)
     return merged
-
-
-def atomic_write(path: Path, text: str | Iterable[str]) -> None:
-    """Write to a temporary file beside `path`, flush it to disk, then rename over it.
-
-    `text` may come in pieces (an iterable of strings), so a big document is never held whole.
-    """
-
-    def fill(handle: TextIO) -> None:
-        if isinstance(text, str):
-            handle.write(text)
-        else:
-            handle.writelines(text)
-
-    _atomic(path, fill)
-
-
-def _atomic(path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = False) -> bool:
-    """Write through `fill` atomically; with `keep_if_same`, a file whose bytes would not
-    change is left untouched (its time too). Returns True if the file was replaced."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = _temporary_beside(path)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            fill(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if keep_if_same and path.is_file() and filecmp.cmp(tmp, path, shallow=False):
-            os.unlink(tmp)
-            return False
-        os.replace(tmp, path)
-        return True
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
-def _temporary_beside(path: Path) -> tuple[int, str]:
-    """Create a temporary file beside `path` with the mode the finished file should have.
-
-    A rewritten file keeps its mode; a new one gets what the umask leaves of 0666, as from
-    any editor (`tempfile.mkstemp` would make every snapshot and report owner-only).
-    """
-    try:
-        kept: int | None = stat.S_IMODE(path.stat().st_mode)
-    except FileNotFoundError:
-        kept = None
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
-        try:
-            fd = os.open(tmp, flags, 0o666)  # the kernel applies the umask
-        except FileExistsError:
-            continue
-        break
-    if kept is not None:
-        try:
-            os.chmod(tmp, kept)
-        except BaseException:
-            os.close(fd)
-            os.unlink(tmp)
-            raise
-    return fd, tmp
 
 
 class _SnapshotDumper(yaml.SafeDumper):

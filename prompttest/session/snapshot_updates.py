@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..config import Project
+from ..io.atomic import staged
 from ..model import Verdict
 from ..records.runs import RunRecord
 from ..records.snapshots import entry_from, snapshot_path, write_entries
@@ -37,10 +38,12 @@ def write_snapshots(
             if entry != baselines.get(result.suite, name):
                 baselines.change(result.suite, name, entry)
     written = []
-    for suite in the_plan.suites:
-        if not baselines.changed(suite.name):
-            continue  # nothing accepted: re-rendering thousands of entries to compare bytes costs seconds
-        path = snapshot_path(project.snapshots_dir, suite.name)
-        if write_entries(path, suite.name, baselines.merged(suite.name, path)):
-            written.append(path)
+    # All suites' files or none: a stop (Ctrl-C) while they are written leaves each as it was.
+    with staged() as stage:
+        for suite in the_plan.suites:
+            if not baselines.changed(suite.name):
+                continue  # nothing accepted: re-rendering thousands of entries to compare bytes costs seconds
+            path = snapshot_path(project.snapshots_dir, suite.name)
+            if write_entries(path, suite.name, baselines.merged(suite.name, path), stage=stage):
+                written.append(path)
     return written
