@@ -9,21 +9,20 @@ become text. Set PROMPTTEST_DEBUG=1 to get tracebacks of user errors too.
 from __future__ import annotations
 
 import os
-import signal
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from . import __version__
+from . import __version__, stopping
 from .config import Project, load_project
 
 if TYPE_CHECKING:
     from .shards import Shard
 from .errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
+from .stopping import Terminated
 
 F = TypeVar("F", bound=Callable[..., Any])
 TRUTHY = {"1", "true", "yes", "on"}
@@ -316,23 +315,10 @@ from . import cli_records  # noqa: E402,F401
 from .cli_output import ProgressBar, echo_run, show_dry_run, write_reports  # noqa: E402
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM (a CI job cancelled): stop exactly as on Ctrl-C, but exit 143."""
-
-
-def _on_sigterm(signum: int, frame: object) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run a command, turn user errors into one paragraph and an exit code."""
-    on_main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _on_sigterm) if on_main_thread else None
-    try:
+    with stopping.handling_stops():  # Ctrl-C and SIGTERM, even when SIGINT came in ignored
         code = _run_cli(argv)
-    finally:
-        if on_main_thread:
-            signal.signal(signal.SIGTERM, previous)
     sys.exit(code)
 
 
@@ -345,7 +331,10 @@ def _run_cli(argv: list[str] | None) -> int:
         error.show()
         code = EXIT_USAGE
     except (click.Abort, KeyboardInterrupt) as stop:
-        click.echo("interrupted: finished calls are cached, no snapshot was written", err=True)
+        if stopping.snapshots_written():  # the stop came after they were put in place
+            click.echo("interrupted: finished calls are cached, the snapshot files were written", err=True)
+        else:
+            click.echo("interrupted: finished calls are cached, no snapshot was written", err=True)
         # click turns a KeyboardInterrupt into Abort, keeping it as the cause
         terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)
         code = EXIT_TERMINATED if terminated else EXIT_INTERRUPTED

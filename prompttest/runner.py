@@ -17,6 +17,8 @@ from .cache import ResponseCache
 from .local_model import check_available, is_local
 from .model import Call, Output
 from .providers import ProviderError, RetryPolicy, close_clients, complete
+from .stopping import received as stop_received
+from .stopping import run_stoppable
 from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
@@ -88,6 +90,8 @@ def answer_stream(
 
     async def worker(shared: Iterator[T]) -> None:
         for item in shared:  # a shared iterator: each item goes to one worker
+            if stop_received():  # a Ctrl-C that some await swallowed must not start more calls
+                raise asyncio.CancelledError
             answers = await asker.answer_all(calls(item))
             more = follow_up(item, answers)
             if more:
@@ -107,7 +111,7 @@ def answer_stream(
                 if target.limit.cuts
             }
 
-    asyncio.run(main())
+    run_stoppable(main())
     return tally
 
 

@@ -40,7 +40,7 @@ from .sampling import ContextFn, SampleTests, evaluate_samples, is_sampled, judg
 from .secrets import Redactor
 from .shards import Shard
 from .similarity import classify_change
-from .snapshots import Entry, entry_from, snapshot_path, write_entries
+from .snapshots import Entry, entry_from, snapshot_path, staged, write_entries
 from .spool import EntrySpool, ResultSpool, matching
 from .stats import DEFAULT_ALPHA
 from .suite import load_suites
@@ -491,12 +491,14 @@ def _write_snapshots(
             if entry != baselines.get(result.suite, name):
                 baselines.change(result.suite, name, entry)
     written = []
-    for suite in the_plan.suites:
-        if not baselines.changed(suite.name):
-            continue  # nothing accepted: re-rendering thousands of entries to compare bytes costs seconds
-        path = snapshot_path(project.snapshots_dir, suite.name)
-        if write_entries(path, suite.name, baselines.merged(suite.name, path)):
-            written.append(path)
+    # All suites' files or none: a stop (Ctrl-C) while they are written leaves each as it was.
+    with staged() as stage:
+        for suite in the_plan.suites:
+            if not baselines.changed(suite.name):
+                continue  # nothing accepted: re-rendering thousands of entries to compare bytes costs seconds
+            path = snapshot_path(project.snapshots_dir, suite.name)
+            if write_entries(path, suite.name, baselines.merged(suite.name, path), stage=stage):
+                written.append(path)
     return written
 
 

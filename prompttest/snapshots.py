@@ -8,19 +8,21 @@ touched.
 
 from __future__ import annotations
 
+import contextlib
 import filecmp
 import io
 import itertools
 import os
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, TextIO
 
 import yaml
 
+from . import stopping
 from .errors import SnapshotError
 from .model import Result
 from .verdicts import Baseline
@@ -375,14 +377,18 @@ def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool
     return write_entries(path, suite, sorted(entries.values(), key=lambda e: (e.case, e.target)))
 
 
-def write_entries(path: Path, suite: str, ordered: Iterable[Entry]) -> bool:
+def write_entries(path: Path, suite: str, ordered: Iterable[Entry], *, stage: Stage | None = None) -> bool:
     """`write_snapshot` of entries already in order (case, then target), written as they
-    come: no more than one entry is held. Returns True if the file changed."""
+    come: no more than one entry is held. Returns True if the file changed (with `stage`:
+    will change, when the stage is committed)."""
     entries = iter(ordered)
     first = next(entries, None)
     if first is None:
         if path.exists():
-            path.unlink()
+            if stage is not None:
+                stage.removals.append(path)
+            else:
+                path.unlink()
             return True
         return False
 
@@ -390,7 +396,48 @@ def write_entries(path: Path, suite: str, ordered: Iterable[Entry]) -> bool:
         handle.write(HEADER.format(suite=suite))
         _dump_entries(suite, itertools.chain([first], entries), handle)
 
-    return _atomic(path, fill, keep_if_same=True)
+    return _atomic(path, fill, keep_if_same=True, stage=stage)
+
+
+class Stage:
+    """Snapshot files written beside their places, all put in place by `commit` or none.
+
+    A run writes several suites' files; a stop signal (Ctrl-C) while they are written must
+    leave every one as it was, so each is rendered to a temporary file first and the
+    renames happen together, with stop signals held back for their few microseconds.
+    """
+
+    def __init__(self) -> None:
+        self.moves: list[tuple[str, Path]] = []  # (temporary file, its place)
+        self.removals: list[Path] = []
+
+    def commit(self) -> None:
+        """Put every file in place (a stop received before this raises, changing nothing)."""
+        with stopping.deferred():
+            for tmp, path in self.moves:
+                os.replace(tmp, path)
+            for path in self.removals:
+                path.unlink(missing_ok=True)
+            self.moves, self.removals = [], []
+            stopping.note_snapshots_written()
+
+    def discard(self) -> None:
+        """Remove the temporary files not committed."""
+        for tmp, _ in self.moves:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self.moves, self.removals = [], []
+
+
+@contextlib.contextmanager
+def staged() -> Iterator[Stage]:
+    """A Stage for the body's writes, committed when the body ends without an exception."""
+    stage = Stage()
+    try:
+        yield stage
+        stage.commit()
+    finally:
+        stage.discard()
 
 
 def rebase(
@@ -428,9 +475,12 @@ def atomic_write(path: Path, text: str | Iterable[str]) -> None:
     _atomic(path, fill)
 
 
-def _atomic(path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = False) -> bool:
+def _atomic(
+    path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = False, stage: Stage | None = None
+) -> bool:
     """Write through `fill` atomically; with `keep_if_same`, a file whose bytes would not
-    change is left untouched (its time too). Returns True if the file was replaced."""
+    change is left untouched (its time too). Returns True if the file was replaced (with
+    `stage`: is to be, when the stage is committed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -441,7 +491,10 @@ def _atomic(path: Path, fill: Callable[[TextIO], None], *, keep_if_same: bool = 
         if keep_if_same and path.is_file() and filecmp.cmp(tmp, path, shallow=False):
             os.unlink(tmp)
             return False
-        os.replace(tmp, path)
+        if stage is not None:
+            stage.moves.append((tmp, path))
+        else:
+            os.replace(tmp, path)
         return True
     except BaseException:
         if os.path.exists(tmp):
