@@ -482,8 +482,10 @@ def _atomic(
     change is left untouched (its time too). Returns True if the file was replaced (with
     `stage`: is to be, when the stage is committed)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = ""
     try:
+        with stopping.deferred():  # a stop between creating the file and knowing its name would leave it
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
             fill(handle)
             handle.flush()
@@ -497,7 +499,7 @@ def _atomic(
             os.replace(tmp, path)
         return True
     except BaseException:
-        if os.path.exists(tmp):
+        if tmp and os.path.exists(tmp):
             os.unlink(tmp)
         raise
 

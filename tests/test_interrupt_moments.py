@@ -143,8 +143,10 @@ def _stop_at(root: Path, server: FakeServer, moment: Moment, stop: signal.Signal
         problems.append(f"exit {child.returncode}, not {CODES[stop]}")
     if "interrupted" not in err_text or "Traceback" in err_text:
         problems.append("no one-line interruption message")
-    if _files(root / "snapshots") != before:
-        problems.append(f"snapshots touched: {sorted(_files(root / 'snapshots'))}")
+    after = _files(root / "snapshots")
+    if after != before:
+        touched = sorted(name for name in before.keys() | after.keys() if before.get(name) != after.get(name))
+        problems.append(f"snapshots touched: {touched}")
     if _cached(root) < moment.min_cached:
         problems.append(f"only {_cached(root)} of {moment.min_cached} finished calls cached")
     if problems:
