@@ -235,7 +235,7 @@ def test_the_regression_example_fails_ci_and_names_the_regressed_keys(
 def test_the_in_process_model_gets_one_call_at_a_time_so_queueing_is_not_latency(
     examples: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from prompttest.calls.providers import load_litellm
+    from prompttest.calls.litellm_door import load_litellm
 
     load_litellm()  # imported already, so the run's wall time is the calls' time, not the import's
     done = examples.run("run", "--ci", "--no-cache", "-j", "8", "--json", "r.json", capsys=capsys)

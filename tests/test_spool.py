@@ -11,12 +11,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.model import CheckResult, Result, Verdict
+from prompttest.model.selection import FILTERS, matching, sorted_results
 from prompttest.records.runs import RunRecord
-from prompttest.records.spool import FILTERS, ResultSpool, decode, encode, matching
+from prompttest.records.spool import ResultSpool, decode, encode
 from prompttest.report.html import render_html
 from prompttest.report.junit import render_junit
 from prompttest.report.markdown import render_markdown
-from prompttest.report.text import render_errors, render_summary, render_table, sorted_results
+from prompttest.report.text import render_errors, render_summary, render_table
 from prompttest.session import exit_code, key_exit_code
 
 

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from prompttest.errors import SnapshotError, SuiteError
-from prompttest.io.yamlsource import MAX_ALIASES, load_yaml, load_yaml_file
+from prompttest.io.yamlnodes import MAX_ALIASES
+from prompttest.io.yamlsource import load_yaml, load_yaml_file
 from prompttest.model import Target
 from prompttest.suites.loading import (
     expand,

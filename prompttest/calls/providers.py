@@ -1,4 +1,5 @@
-"""Provider calls. The only module that imports litellm, and only when a call is made.
+"""Provider calls: a Call in, an Output out, through litellm (which `litellm_door` imports,
+only when a call is made).
 
 Retries live here and only here: litellm is told `num_retries=0`, so attempts are
 never multiplied by two nested retry layers.
@@ -7,16 +8,15 @@ never multiplied by two nested retry layers.
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import random
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelError
 from ..model import Call, Output
+from .litellm_door import load_litellm, loaded_litellm
 from .local import embeddings as embeddings_local
 from .local import llama as local_model
 from .throttle import AdaptiveLimit
@@ -79,33 +79,6 @@ class ProviderError(Exception):
         )
 
 
-_litellm: Any = None
-_litellm_lock = threading.Lock()
-
-
-def load_litellm() -> Any:
-    """The lazy door: import litellm once, set up to never reach for the network itself."""
-    if _litellm is None:
-        with _litellm_lock:  # models are checked in worker threads (runner._check_ready)
-            if _litellm is None:
-                _import_litellm()
-    return _litellm
-
-
-def _import_litellm() -> None:
-    global _litellm
-    # Without this, the import fetches a price map from the internet and, offline,
-    # retries in the background and sometimes crashes the process.
-    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
-
-    litellm.suppress_debug_info = True  # else every error prints a banner on stdout
-    litellm.telemetry = False
-    logging.getLogger("LiteLLM").addFilter(_not_a_pricing_note)
-    local_model.register(litellm)  # `local/...`: the embedded in-process model
-    _litellm = litellm
-
-
 def check_model(model: str, api_base: str | None = None) -> None:
     """Raise ModelError when no provider answers to `model`: call it before its first call."""
     if local_model.is_local(model) or embeddings_local.is_local_embedding(model):
@@ -122,16 +95,11 @@ def check_model(model: str, api_base: str | None = None) -> None:
         ) from None
 
 
-def _not_a_pricing_note(record: logging.LogRecord) -> bool:
-    """Drop litellm's warning that a per-target price (`input_cost_per_token` in params) is
-    not in its price map: that is what per-target prices are for, and it came on every run."""
-    return "has custom pricing" not in str(record.msg)
-
-
 async def close_clients() -> None:
     """Close litellm's cached HTTP clients, so a run leaves no open session or socket behind."""
-    if _litellm is not None:
-        await _litellm.close_litellm_async_clients()
+    litellm = loaded_litellm()
+    if litellm is not None:
+        await litellm.close_litellm_async_clients()
 
 
 async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None = None) -> tuple[Output, int]:

@@ -1,6 +1,6 @@
 """Answer calls (the suites' and then the judges'): from the cache, else from its provider, N calls in flight.
 
-litellm is imported (by `providers.load_litellm`) only when a call misses the cache,
+litellm is imported (by `litellm_door.load_litellm`) only when a call misses the cache,
 so a fully cached run never pays for its import.
 """
 

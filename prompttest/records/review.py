@@ -17,6 +17,7 @@ from pathlib import Path
 from ..errors import PromptTestError
 from ..io.atomic import atomic_write
 from ..model import Result, Verdict, key_matches
+from ..model.selection import sorted_results  # what a reviewer must see first comes first
 from .locking import snapshot_lock
 from .runs import RunRecord
 from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
@@ -64,7 +65,6 @@ def pending_changes(
     patterns: Sequence[str] = (),
 ) -> list[Change]:
     """Every key of the run whose acceptance would change its snapshot, reviewer's order."""
-    from ..report.text import sorted_results  # what a reviewer must see first comes first
 
     skip = set(rejected)
     on_disk: dict[str, dict[str, Entry]] = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -22,7 +21,7 @@ from ..errors import SnapshotError
 from ..io.atomic import Stage, write_atomically
 from ..io.yamlsource import load_yaml, stream_yaml_file
 from ..model import Result
-from ..verdicts.table import Baseline
+from ..verdicts.table import MAX_DISTINCT_OUTPUTS, Baseline, output_distribution
 
 HEADER = (
     "# prompttest snapshot: the accepted outputs of suite '{suite}'.\n"
@@ -32,7 +31,6 @@ HEADER = (
 PASS, FAIL = "pass", "fail"
 # A repeated key keeps at most this many distinct outputs (most frequent first); the rest
 # are counted, so the file stays readable whatever the sampling temperature.
-MAX_DISTINCT_OUTPUTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,12 +106,11 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
     )
     if len(result.outputs) <= 1:
         return entry
-    ranked = Counter(result.outputs).most_common()  # ties keep first-seen order
     counts = {c.label: (c.passed_count or 0, c.samples or len(result.outputs)) for c in result.checks}
     return replace(
         entry,
         samples=len(result.outputs),
-        distribution=tuple(ranked[:MAX_DISTINCT_OUTPUTS]),
+        distribution=output_distribution(result.outputs),
         counts=counts,
         # A sample set is judged by its counts; `checks` only says "every sample passed".
         checks={label: k == n for label, (k, n) in counts.items()},

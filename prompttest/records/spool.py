@@ -18,13 +18,14 @@ import itertools
 import marshal
 import pickle
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import fields
 from pathlib import Path
 from typing import Any, overload
 
 from ..io.filestamp import Stamp, stamp
 from ..model import CheckResult, Result, Verdict
+from ..model.selection import FILTERS
 from .snapshots import Entry, duplicate_entry, scan_snapshot
 
 # How many results one read takes from SQLite at a time.
@@ -36,18 +37,9 @@ _JUDGE = _CHECK_FIELDS.index("judge")
 _MARSHAL, _PICKLE = b"m", b"p"
 _SQL_VALUES = (str, int, float, bytes)
 
+
 # What the gate and the terminal ask of a run without going through all of it. A spool
 # keeps each as a column, so a rerun of 10,000 unchanged keys reads none of them for it.
-FILTERS: dict[str, Callable[[Result], bool]] = {
-    # All that can fail a run or that a reviewer must see: the rest are unchanged and pass.
-    "notable": lambda r: r.verdict is not Verdict.UNCHANGED or not r.checks_passed or r.error is not None,
-    "erred": lambda r: bool(r.error),
-    "stale": lambda r: "stale" in r.flags,
-    "sampled": lambda r: any(c.samples and c.before for c in r.checks),
-    "new": lambda r: r.verdict is Verdict.NEW,
-}
-
-
 def _sql_value(value: Any) -> Any:
     return _text(value) if isinstance(value, str) else value
 
@@ -263,24 +255,6 @@ class ResultsByKey(Mapping[str, Result]):
 
     def _read(self, query: str, parameters: tuple[object, ...]) -> Iterator[Result]:
         return (decode(blob) for (blob,) in _rows(self._db, query, parameters))
-
-
-def in_order(
-    results: Sequence[Result], key: Callable[[Result], tuple[Any, ...]], *, only: str | None = None
-) -> Iterator[Result] | list[Result]:
-    """`sorted(results, key=key)` (of those FILTERS[only] keeps), without reading a spool's
-    results into memory at once."""
-    if isinstance(results, ResultSpool):
-        return results.sorted(key, only=only)
-    kept = results if only is None else [r for r in results if FILTERS[only](r)]
-    return sorted(kept, key=key)
-
-
-def matching(results: Sequence[Result], name: str) -> Iterable[Result]:
-    """The results FILTERS[name] keeps: from a spool, without reading the others."""
-    if isinstance(results, ResultSpool):
-        return results.only(name)
-    return (result for result in results if FILTERS[name](result))
 
 
 class EntrySpool:

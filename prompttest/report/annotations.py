@@ -17,8 +17,8 @@ import os
 from pathlib import Path
 
 from ..model import Result, Verdict
+from ..model.selection import sorted_results
 from ..records.runs import RunRecord
-from .text import sorted_results
 from .textdiff import fails_run, output_diff, reason_lines
 
 WARN_VERDICTS = (Verdict.CHANGED, Verdict.INCONCLUSIVE)

@@ -8,10 +8,11 @@ from tabulate import tabulate
 
 from ..io.jsontext import chunks_with_items
 from ..model import Result, Verdict
+from ..model.selection import sorted_results
 from ..records.diffing import Comparison, SuiteStats, stats_to_dict
 from .html import render_html
 from .markdown import render_markdown
-from .text import render_errors, render_table, sorted_results
+from .text import render_errors, render_table
 from .textdiff import output_diff, side_labels
 
 DIFFED = (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.CHANGED, Verdict.FAILING)

@@ -23,8 +23,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..model import VERDICT_ORDER, Result, Verdict
+from ..model.selection import sorted_results
 from ..records.runs import RunRecord
-from .text import sorted_results
 from .textdiff import flipped_checks, reason_lines, side_labels
 
 # Verdicts whose rows start open: everything a reviewer has to look at.

@@ -18,8 +18,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from ..model import Result, Verdict
+from ..model.selection import in_order
 from ..records.runs import RunRecord
-from ..records.spool import in_order
 from .annotations import display_path
 from .textdiff import fails_run, output_diff, reason_lines
 

@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..model import VERDICT_ORDER, Result, Verdict
+from ..model.selection import matching, sorted_results
 from ..records.runs import RunRecord
-from ..records.spool import matching
-from .text import counted, rate_text, sorted_results
+from .text import counted, rate_text
 from .textdiff import RUN_LABELS, explaining_checks, fails_run, output_diff, side_labels
 
 OPEN_VERDICTS = (Verdict.REGRESSED, Verdict.ERROR, Verdict.FAILING, Verdict.NEW)

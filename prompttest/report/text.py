@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-
 from tabulate import tabulate
 
 from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
+from ..model.selection import matching, sorted_results
 from ..model.stats import min_p_value, wilson_interval
 from ..records.runs import RunRecord
-from ..records.spool import in_order, matching
 
 DETAIL_WIDTH = 70
 TABLE_ROWS = 200  # the terminal table's rows at most
@@ -53,21 +51,6 @@ def render_errors(record: RunRecord) -> str:
         more = f" (+{len(keys) - 1} more)" if len(keys) > 1 else ""
         lines.append(f"error in {keys[0]}{more}:\n  {message}")
     return "\n".join(lines)
-
-
-def sorted_results(results: Sequence[Result], *, only: str | None = None) -> Iterable[Result]:
-    """What a reviewer must see first on top (with `only`, of those spool.FILTERS[only] keeps).
-
-    Within a verdict: outputs whose meaning changed, then the lowest similarity first (a
-    negation scores high on words yet matters more than a harmless rewording).
-    """
-    rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
-
-    def order(r: Result) -> tuple[int, int, float, str]:
-        moved = 0 if (r.change or "").startswith("meaning changed") else 1
-        return rank[r.verdict], moved, 2.0 if r.similarity is None else r.similarity, r.key
-
-    return in_order(results, key=order, only=only)  # a spool's results are read back one at a time
 
 
 def _detail(result: Result, *, ci: bool) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ..errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
 from ..model import Result, Verdict
+from ..model.selection import matching
 from ..records.runs import RunRecord
-from ..records.spool import matching
 from ..verdicts.table import is_failure
 
 

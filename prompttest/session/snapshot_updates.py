@@ -7,9 +7,10 @@ from pathlib import Path
 from ..config import Project
 from ..io.atomic import staged
 from ..model import Verdict
+from ..model.selection import matching
 from ..records.runs import RunRecord
 from ..records.snapshots import entry_from, snapshot_path, write_entries
-from ..records.spool import EntrySpool, matching
+from ..records.spool import EntrySpool
 from .plan import Plan
 
 

@@ -18,8 +18,7 @@ from dataclasses import replace
 from ..checks import run_check
 from ..model import CheckContext, CheckResult, Job, Output, Result
 from ..model.stats import RateChange, holm
-from ..records.snapshots import entry_from
-from .table import Baseline, Outcome, decide_sampled
+from .table import Baseline, Outcome, decide_sampled, output_distribution
 
 ContextFn = Callable[[Job, Output], CheckContext]
 
@@ -136,7 +135,7 @@ def judge_sample(
         output=result.output,
         checks={check.label: check.passed for check in checks},
         error=result.error,
-        distribution=entry_from(result).distribution if result.output is not None else (),
+        distribution=output_distribution(result.outputs) if result.output is not None else (),
         stale=frozenset(check.label for check in checks if check.stale),
     )
     return replace(result, checks=tuple(checks), verdict=decide_sampled(baseline, outcome, classes))

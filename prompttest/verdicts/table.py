@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -143,3 +144,14 @@ def is_failure(verdict: Verdict, *, ci: bool, strict: bool = False, known_failin
     if verdict in (Verdict.CHANGED, Verdict.INCONCLUSIVE):
         return strict
     return False
+
+
+MAX_DISTINCT_OUTPUTS = 5  # a snapshot keeps the most frequent outputs of a sampled key
+
+
+def output_distribution(outputs: Sequence[str]) -> tuple[tuple[str, int], ...]:
+    """The most frequent distinct outputs of a key's samples with their counts (ties keep
+    first-seen order); none for a single sample."""
+    if len(outputs) <= 1:
+        return ()
+    return tuple(Counter(outputs).most_common()[:MAX_DISTINCT_OUTPUTS])

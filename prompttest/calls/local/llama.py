@@ -1,7 +1,7 @@
 """The embedded model: `local/gemma-3-270m`, run in-process by llama-cpp-python.
 
-It is registered with litellm as a custom provider, so its calls take the same path as
-any other provider's (cache, retries, checks, tokens); it costs nothing.
+It is registered with litellm as a custom provider (by `calls/litellm_door`), so its calls
+take the same path as any other provider's (cache, retries, checks, tokens); it costs nothing.
 
 - Gemma 3 270M here is a *base* model with no chat template: chat messages are rendered
   into a completion prompt (`render_prompt`), a system message as a preamble line, user
@@ -21,7 +21,6 @@ Importing this module imports neither litellm, llama_cpp nor the model package.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import importlib.metadata
 import importlib.util
@@ -297,7 +296,8 @@ def generate(request: Request) -> Completion:
     )
 
 
-def _worker() -> ThreadPoolExecutor:
+def worker() -> ThreadPoolExecutor:
+    """The one thread the model's calls run on, one at a time."""
     # A private single thread: waiting calls queue here instead of parking threads of the
     # default pool, which also resolves host names for the other providers.
     global _executor
@@ -305,80 +305,3 @@ def _worker() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="prompttest-local")
         return _executor
-
-
-# --------------------------------------------------------------------------- litellm
-
-
-def register(litellm: Any) -> None:
-    """Make `local/...` a litellm provider (idempotent)."""
-    if any(item.get("provider") == PROVIDER for item in litellm.custom_provider_map):
-        return
-    litellm.custom_provider_map.append({"provider": PROVIDER, "custom_handler": _handler_class(litellm)()})
-
-
-def _handler_class(litellm: Any) -> type:
-    """The litellm.CustomLLM subclass, built here so that importing us needs no litellm."""
-    from litellm.llms.custom_llm import CustomLLMError
-
-    def answer(
-        model: str, messages: list[dict[str, Any]], model_response: Any, params: dict[str, Any]
-    ) -> Any:
-        if model not in MODELS:
-            raise CustomLLMError(404, f"unknown local model '{PROVIDER}/{model}'")
-        try:
-            request = build_request(messages, params)
-        except ValueError as exc:
-            raise CustomLLMError(400, str(exc)) from None
-        try:
-            done = generate(request)
-        except ProviderSetupError as exc:
-            # 404: the same for every call of this model, so the runner stops calling it.
-            raise CustomLLMError(404, f"{exc.message}. {exc.hint}") from None
-        except ValueError as exc:  # e.g. a prompt longer than the context window
-            raise CustomLLMError(400, str(exc)) from None
-        model_response.choices[0].message.content = done.text
-        model_response.choices[0].finish_reason = done.finish_reason
-        model_response.model = f"{PROVIDER}/{model}"
-        model_response.usage = litellm.Usage(
-            prompt_tokens=done.prompt_tokens,
-            completion_tokens=done.completion_tokens,
-            total_tokens=done.prompt_tokens + done.completion_tokens,
-        )
-        return model_response
-
-    class LocalModelHandler(litellm.CustomLLM):  # type: ignore[misc, name-defined]
-        """Answers `local/...` calls with the in-process model."""
-
-        def completion(  # type: ignore[override]
-            self,
-            *,
-            model: str,
-            messages: list[dict[str, Any]],
-            model_response: Any,
-            optional_params: dict[str, Any],
-            **_: Any,
-        ) -> Any:
-            return answer(model, messages, model_response, optional_params)
-
-        async def acompletion(  # type: ignore[override]
-            self,
-            *,
-            model: str,
-            messages: list[dict[str, Any]],
-            model_response: Any,
-            optional_params: dict[str, Any],
-            **_: Any,
-        ) -> Any:
-            loop = asyncio.get_running_loop()
-            return await loop.run_in_executor(
-                _worker(), answer, model, messages, model_response, optional_params
-            )
-
-        def streaming(self, **_: Any) -> Any:  # type: ignore[override]
-            raise CustomLLMError(400, f"{PROVIDER}/ models do not stream")
-
-        async def astreaming(self, **_: Any) -> Any:  # type: ignore[override]
-            raise CustomLLMError(400, f"{PROVIDER}/ models do not stream")
-
-    return LocalModelHandler

@@ -1,0 +1,170 @@
+"""What a run is asked to do: Suite, Case, Target and CheckSpec from the suite files, and
+the Job (one result key) with its Call (one request to a model). No I/O here."""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from .stats import PassRule
+
+
+def canonical_json(value: Any) -> str:
+    """One stable text for a JSON-able value: the basis of hashes and check labels."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def key_matches(key: str, patterns: Sequence[str]) -> bool:
+    """`-k` selection: a key matches a glob whole, or contains it (`-k france`); no patterns: all."""
+    return not patterns or any(
+        fnmatch.fnmatchcase(key, p) or fnmatch.fnmatchcase(key, f"*{p}*") for p in patterns
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One model to run against."""
+
+    id: str
+    model: str
+    api_base: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    line: int | None = field(default=None, compare=False)  # in its suite file (for --safe)
+
+
+@dataclass(frozen=True, slots=True)
+class CheckSpec:
+    """One expected property as written in a suite: `{name: value}`."""
+
+    name: str
+    value: Any
+    line: int | None = None
+    # Set by checks whose label must not change with every field of their value: a judge
+    # keeps its label when its rubric is edited, so the edit shows as `stale`, not a new check.
+    label_text: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How the check is named in snapshots and reports: `contains: Paris`."""
+        if self.label_text is not None:
+            return self.label_text
+        value = self.value if isinstance(self.value, str) else canonical_json(self.value)
+        return f"{self.name}: {value}"
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One set of template variables plus checks, as loaded (not yet rendered)."""
+
+    id: str
+    vars: dict[str, Any]
+    expect: tuple[CheckSpec, ...] = ()
+    prompt: str | None = None
+    system: str | None = None
+    messages: tuple[dict[str, Any], ...] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    file: str = ""
+    line: int | None = None
+    repeat: int | None = None
+    pass_rule: PassRule | None = None
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One suite file, validated."""
+
+    name: str
+    path: str
+    targets: tuple[Target, ...]
+    cases: Sequence[Case]  # a tuple, or a CaseFile: read from its file as it is gone through
+    description: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+    system: str | None = None
+    prompt: str | None = None
+    messages: tuple[dict[str, Any], ...] | None = None
+    expect: tuple[CheckSpec, ...] = ()
+    repeat: int | None = None
+    pass_rule: PassRule | None = None
+    params_line: int | None = None  # where `params:` is, for errors found once targets are known
+
+
+def result_key(suite: str, case: str, target: str) -> str:
+    """`suite/case@target`: what names a result everywhere (reports, -k, snapshots' files)."""
+    return f"{suite}/{case}@{target}"
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """Everything that shapes a provider response; its hash is the cache key.
+
+    The API key is deliberately absent: it never shapes the answer and must never
+    reach disk.
+    """
+
+    model: str
+    messages: tuple[dict[str, Any], ...]
+    params: dict[str, Any]
+    api_base: str | None = None
+    sample: int = 0
+    # "chat" asks for a completion; "embedding" for the vector of the one message's content.
+    kind: str = "chat"
+    # cache_key, once computed: a key's call is looked up several times on its way.
+    _key: str = field(default="", init=False, repr=False, compare=False)
+
+    def cache_key(self) -> str:
+        if self._key:
+            return self._key
+        payload: dict[str, Any] = {
+            "model": self.model,
+            "api_base": self.api_base,
+            "messages": list(self.messages),
+            "params": self.params,
+            "sample": self.sample,
+        }
+        if self.kind != "chat":
+            payload["kind"] = self.kind  # chat keys stay as they were before kinds existed
+        key = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
+        object.__setattr__(self, "_key", key)  # frozen: set as the dataclass's own __init__ does
+        return key
+
+    def request_hash(self) -> str:
+        """Hash of the rendered prompt and params (not the model): flags `prompt changed`."""
+        payload = {"messages": list(self.messages), "params": self.params}
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One result key, ready to run: its call and its rendered checks."""
+
+    suite: str
+    case: str
+    target: str
+    call: Call
+    checks: tuple[CheckSpec, ...]
+    vars: dict[str, Any]
+    suite_path: str = ""
+    case_file: str = ""
+    case_line: int | None = None
+    samples: int = 1
+    pass_rule: PassRule = field(default_factory=PassRule)
+    _calls: tuple[Call, ...] = field(default=(), init=False, repr=False, compare=False)
+
+    @property
+    def key(self) -> str:
+        return result_key(self.suite, self.case, self.target)
+
+    def calls(self) -> list[Call]:
+        """One call per sample; the sample index is in each cache key, so samples are independent."""
+        if not self._calls:
+            # The same Call objects each time: their cache keys are computed once.
+            calls = tuple(
+                self.call if index == self.call.sample == 0 else replace(self.call, sample=index)
+                for index in range(self.samples)
+            )
+            object.__setattr__(self, "_calls", calls)  # frozen: set as the dataclass's own __init__ does
+        return list(self._calls)

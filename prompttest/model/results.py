@@ -1,0 +1,312 @@
+"""What a run finds: the Output of a call, each CheckResult, and the key's Result with its
+Verdict. No I/O here."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from .inputs import Call, result_key
+from .stats import wilson_interval
+
+
+@dataclass(frozen=True, slots=True)
+class Output:
+    """One provider answer (fresh or from the cache)."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None  # None = unknown, never silently 0
+    latency_ms: float | None = None
+    cached: bool = False
+    embedding: tuple[float, ...] | None = None  # the answer to an embedding call
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "text": self.text,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "cost_usd": self.cost_usd,
+            "latency_ms": self.latency_ms,
+        }
+        if self.embedding is not None:
+            data["embedding"] = list(self.embedding)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> Output:
+        vector = data.get("embedding")
+        return cls(
+            text=data["text"],
+            prompt_tokens=data.get("prompt_tokens"),
+            completion_tokens=data.get("completion_tokens"),
+            cost_usd=data.get("cost_usd"),
+            latency_ms=data.get("latency_ms"),
+            cached=cached,
+            embedding=tuple(float(x) for x in vector) if vector is not None else None,
+        )
+
+
+class CheckError(Exception):
+    """Raised inside a check that could not decide (a judge that answered garbage, a custom
+    check that crashed): its result is an `error`, never a pass or a fail."""
+
+
+def _no_answers(call: Call) -> Output:
+    raise CheckError(f"no answer was fetched for this {call.kind} call to {call.model}")
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What a check may look at besides the output text.
+
+    Custom checks (`python: module:function`) receive it as their second argument.
+    """
+
+    vars: dict[str, Any] = field(default_factory=dict)
+    model: str = ""
+    latency_ms: float | None = None
+    cost_usd: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    suite: str = ""
+    case: str = ""
+    target: str = ""
+    messages: tuple[dict[str, Any], ...] = ()
+    # Judged checks read the answers to the calls they asked for (judge, embeddings) here;
+    # it raises CheckError when that call failed.
+    answer_for: Callable[[Call], Output] = _no_answers
+
+    @property
+    def prompt(self) -> str:
+        """The last user message as sent: what the output answers."""
+        users = [m.get("content", "") for m in self.messages if m.get("role") == "user"]
+        return str(users[-1]) if users else ""
+
+    @property
+    def metrics(self) -> dict[str, float | int | None]:
+        return {
+            "latency_ms": self.latency_ms,
+            "cost_usd": self.cost_usd,
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class CheckResult:
+    """The outcome of one check on one output, with a one-line reason."""
+
+    label: str
+    passed: bool
+    reason: str
+    name: str = ""
+    # With repeats: how many samples passed, and the snapshot's count it was judged against.
+    passed_count: int | None = None
+    samples: int | None = None
+    before: tuple[int, int] | None = None
+    p_value: float | None = None  # adjusted over the run (Holm); None when not tested
+    error: str | None = None  # the check could not decide: the key's verdict is `error`
+    # A judged check's judge (model, params, rubric hash): a change makes its flips `stale`.
+    judge: Mapping[str, Any] | None = None
+    stale: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": self.name,
+            "label": self.label,
+            "passed": self.passed,
+            "reason": self.reason,
+        }
+        if self.error is not None:
+            data["error"] = self.error
+        if self.judge is not None:
+            data["judge"] = dict(self.judge)
+            data["stale"] = self.stale
+        if self.samples is not None:
+            low, high = wilson_interval(self.passed_count or 0, self.samples)
+            data |= {
+                "passed_count": self.passed_count,
+                "samples": self.samples,
+                "interval": [round(low, 4), round(high, 4)],
+                "before": list(self.before) if self.before else None,
+                "p_value": self.p_value,
+            }
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CheckResult:
+        before = data.get("before")
+        return cls(
+            label=data["label"],
+            passed=data["passed"],
+            reason=data["reason"],
+            name=data["type"],
+            passed_count=data.get("passed_count"),
+            samples=data.get("samples"),
+            before=(int(before[0]), int(before[1])) if before else None,
+            p_value=data.get("p_value"),
+            error=data.get("error"),
+            judge=data.get("judge"),
+            stale=bool(data.get("stale")),
+        )
+
+
+class Verdict(enum.StrEnum):
+    """What a result key's new result means against its snapshot."""
+
+    UNCHANGED = "unchanged"
+    CHANGED = "changed"
+    REGRESSED = "regressed"
+    IMPROVED = "improved"
+    NEW = "new"
+    ERROR = "error"
+    OBSOLETE = "obsolete"
+    FAILING = "failing"
+    INCONCLUSIVE = "inconclusive"
+
+
+# Order in which verdicts are shown: what a reviewer must see first comes first.
+VERDICT_ORDER = (
+    Verdict.REGRESSED,
+    Verdict.ERROR,
+    Verdict.FAILING,
+    Verdict.NEW,
+    Verdict.INCONCLUSIVE,
+    Verdict.IMPROVED,
+    Verdict.CHANGED,
+    Verdict.OBSOLETE,
+    Verdict.UNCHANGED,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """A result key's outcome in one run: output, checks, verdict and what it is compared to."""
+
+    suite: str
+    case: str
+    target: str
+    model: str
+    verdict: Verdict
+    output: str | None
+    checks: tuple[CheckResult, ...] = ()
+    error: str | None = None
+    request: str = ""
+    flags: tuple[str, ...] = ()
+    latency_ms: float | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    cost_usd: float | None = None
+    judge_cost_usd: float | None = 0.0  # its judged checks' calls (judges, embeddings); None: unknown
+    cached: bool = False
+    attempts: int = 0
+    known_failing: bool = False
+    snapshot_output: str | None = None
+    snapshot_checks: dict[str, bool] | None = None
+    outputs: tuple[str, ...] = ()  # every sample, in order, when the key has more than one
+    # How the output moved from the snapshot's: a score in [0, 1] and one line of explanation
+    # ("reworded (0.82)", "meaning changed (0.41): negation added").
+    similarity: float | None = None
+    change: str | None = None
+    suite_path: str = ""
+    case_file: str = ""
+    case_line: int | None = None
+    # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
+    # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
+    # the run's reading of the result (a record read back without it takes it from `passed`).
+    fails_run: bool | None = field(default=None, compare=False)
+
+    @property
+    def key(self) -> str:
+        return result_key(self.suite, self.case, self.target)
+
+    @property
+    def checks_passed(self) -> bool:
+        """No error and every check passed, whatever the verdict."""
+        return self.error is None and all(check.passed for check in self.checks)
+
+    @property
+    def passed(self) -> bool:
+        """The key does not fail its run, in the run's mode: a `new` key fails a CI run and
+        a `changed` one a strict run though their checks pass. Outside a run: checks_passed."""
+        return self.checks_passed if self.fails_run is None else not self.fails_run
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by run records and the `--json` report."""
+        return {
+            "key": self.key,
+            "suite": self.suite,
+            "case": self.case,
+            "target": self.target,
+            "model": self.model,
+            "verdict": self.verdict.value,
+            "passed": self.passed,
+            "output": list(self.outputs) if len(self.outputs) > 1 else self.output,
+            "checks": [check.to_dict() for check in self.checks],
+            "error": self.error,
+            "flags": list(self.flags),
+            "similarity": self.similarity,
+            "change": self.change,
+            "request": self.request,
+            "latency_ms": self.latency_ms,
+            "tokens": {"prompt": self.prompt_tokens, "completion": self.completion_tokens},
+            "cost_usd": self.cost_usd,
+            "judge_cost_usd": self.judge_cost_usd,
+            "cached": self.cached,
+            "attempts": self.attempts,
+            "known_failing": self.known_failing,
+            "snapshot": None
+            if self.snapshot_output is None
+            else {"output": self.snapshot_output, "checks": self.snapshot_checks or {}},
+            "location": {
+                "suite_file": self.suite_path,
+                "case_file": self.case_file,
+                "line": self.case_line,
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Result:
+        snapshot = data.get("snapshot") or {}
+        location = data.get("location") or {}
+        tokens = data.get("tokens") or {}
+        output = data.get("output")
+        outputs = tuple(output) if isinstance(output, list) else ()
+        if outputs:
+            output = max(outputs, key=outputs.count)  # the most frequent sample, first one on ties
+        before = snapshot.get("output") if snapshot else None
+        if before is not None and before == output:
+            before = output  # one string, not two equal ones: a 10,000-key record holds each output once
+        return cls(
+            suite=data["suite"],
+            case=data["case"],
+            target=data["target"],
+            model=data.get("model", ""),
+            verdict=Verdict(data["verdict"]),
+            output=output,
+            outputs=outputs,
+            checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", [])),
+            error=data.get("error"),
+            similarity=data.get("similarity"),
+            change=data.get("change"),
+            request=data.get("request", ""),
+            flags=tuple(data.get("flags", [])),
+            latency_ms=data.get("latency_ms"),
+            prompt_tokens=tokens.get("prompt"),
+            completion_tokens=tokens.get("completion"),
+            cost_usd=data.get("cost_usd"),
+            judge_cost_usd=data.get("judge_cost_usd", 0.0),
+            cached=bool(data.get("cached")),
+            attempts=int(data.get("attempts") or 0),
+            known_failing=bool(data.get("known_failing")),
+            snapshot_output=before,
+            snapshot_checks=snapshot.get("checks") if snapshot else None,
+            suite_path=location.get("suite_file", ""),
+            case_file=location.get("case_file", ""),
+            case_line=location.get("line"),
+            fails_run=None if "passed" not in data else not data["passed"],
+        )
