@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prompttest.errors import PromptTestError, SuiteError
-from prompttest.io import yamlsource
+from prompttest.io import yamlnodes, yamlsource
 from prompttest.io.yamlsource import Lines, load_yaml
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,7 +29,7 @@ def composed_whole(text: str, line_depth: int | None = None) -> tuple[Any, Lines
     lines: Lines = {}
     if root is None:
         return None, lines
-    converter = yamlsource._Converter(file="f.yaml", error=SuiteError, first_line=1, lines=lines)
+    converter = yamlnodes.Converter(file="f.yaml", error=SuiteError, first_line=1, lines=lines)
     data = converter.convert(root, (), (0, 0), 0)
     if line_depth is not None:
         lines = {path: line for path, line in lines.items() if len(path) <= line_depth}
