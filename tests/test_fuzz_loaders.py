@@ -34,7 +34,8 @@ from prompttest.errors import PromptTestError, SnapshotError, SuiteError
 from prompttest.io.yamlsource import load_yaml
 from prompttest.model import Target
 from prompttest.records.runs import read_run
-from prompttest.records.snapshots import read_snapshot, write_snapshot
+from prompttest.records.snapshot_writer import write_snapshot
+from prompttest.records.snapshots import read_snapshot
 from prompttest.report.jsonreport import render_json
 from prompttest.report.junit import render_junit
 from prompttest.report.markdown import render_markdown

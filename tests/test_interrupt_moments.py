@@ -27,7 +27,8 @@ from conftest import Project
 from fake_server import FakeServer
 
 from prompttest.calls.cache import ResponseCache
-from prompttest.records.snapshots import Entry, read_snapshot, write_snapshot
+from prompttest.records.snapshot_writer import write_snapshot
+from prompttest.records.snapshots import Entry, read_snapshot
 
 ROUNDS = int(os.environ.get("PROMPTTEST_INTERRUPT_ROUNDS", "1"))
 CASES = 2  # per suite; suites a and b

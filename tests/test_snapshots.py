@@ -10,7 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from prompttest.errors import SnapshotError
-from prompttest.records.snapshots import Entry, read_snapshot, render_snapshot, write_snapshot
+from prompttest.records.snapshot_writer import render_snapshot, write_snapshot
+from prompttest.records.snapshots import Entry, read_snapshot
 
 
 def entry(case: str, target: str = "m", output: str = "Paris", **checks: bool) -> Entry:
@@ -102,7 +103,7 @@ def _whole_document(suite: str, entries: dict[str, Entry]) -> str:
     """The text as PyYAML dumps the whole file at once, to hold the streamed one to."""
     import yaml
 
-    from prompttest.records.snapshots import _DUMP_OPTIONS, HEADER, _SnapshotDumper
+    from prompttest.records.snapshot_writer import _DUMP_OPTIONS, HEADER, _SnapshotDumper
 
     ordered = sorted(entries.values(), key=lambda e: (e.case, e.target))
     body = {"suite": suite, "results": {e.name: e.to_yaml_data() for e in ordered}}

@@ -20,7 +20,8 @@ from ..model import Result, Verdict, key_matches
 from ..model.selection import sorted_results  # what a reviewer must see first comes first
 from .locking import snapshot_lock
 from .runs import RunRecord
-from .snapshots import Entry, entry_from, read_snapshot, snapshot_path, write_snapshot
+from .snapshot_writer import write_snapshot
+from .snapshots import Entry, entry_from, read_snapshot, snapshot_path
 
 
 class Decision(enum.StrEnum):

@@ -1,36 +1,22 @@
-"""Read and atomically write `snapshots/<suite>.yaml`, built to read well in a PR diff.
+"""Snapshot entries, and reading `snapshots/<suite>.yaml` back (`snapshot_writer` writes it).
 
-One file per suite; entries keyed `case@target`, sorted by case then target; multi-line
-outputs as literal blocks; no volatile fields (latency, cost, timestamps); the same
-entries always give the same bytes, and a file whose bytes would not change is not
-touched.
+One file per suite; entries keyed `case@target`, sorted by case then target; no volatile
+fields (latency, cost, timestamps). A broken or conflicted file is refused with its line.
 """
 
 from __future__ import annotations
 
-import io
-import itertools
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, TextIO
-
-import yaml
+from typing import Any
 
 from ..errors import SnapshotError
-from ..io.atomic import Stage, write_atomically
 from ..io.yamlsource import load_yaml, stream_yaml_file
 from ..model import Result
 from ..verdicts.table import MAX_DISTINCT_OUTPUTS, Baseline, output_distribution
 
-HEADER = (
-    "# prompttest snapshot: the accepted outputs of suite '{suite}'.\n"
-    "# Written by `prompttest run`; accept changes with `prompttest review`.\n"
-    "# Set `known_failing: true` on an entry to stop its failing checks from failing CI.\n"
-)
 PASS, FAIL = "pass", "fail"
-# A repeated key keeps at most this many distinct outputs (most frequent first); the rest
-# are counted, so the file stays readable whatever the sampling temperature.
 
 
 @dataclass(frozen=True, slots=True)
@@ -306,128 +292,3 @@ def _sorted(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {str(k): _sorted(v) for k, v in sorted(value.items())}
     return value
-
-
-_DUMP_OPTIONS: dict[str, Any] = {
-    "sort_keys": False,
-    "allow_unicode": True,
-    "width": 1_000_000,  # never fold long lines: a folded line diffs badly
-    "default_flow_style": False,
-}
-
-
-def render_snapshot(suite: str, entries: Mapping[str, Entry]) -> str:
-    """The exact text of a snapshot file: header, then entries sorted by case, target."""
-    ordered = sorted(entries.values(), key=lambda e: (e.case, e.target))
-    stream = io.StringIO()
-    stream.write(HEADER.format(suite=suite))
-    _dump_entries(suite, ordered, stream)
-    return stream.getvalue()
-
-
-def _dump_entries(suite: str, ordered: Iterable[Entry], stream: TextIO) -> None:
-    """`yaml.dump({"suite": suite, "results": {name: data, ...}})`, one entry at a time.
-
-    The same events reach PyYAML's emitter, so the text is the same; but only one entry's
-    node tree exists at a time, not the whole file's (about 5 KB a key). That holds because
-    the dumper never writes anchors (`&id001`), which would tie one entry's nodes to another's.
-    """
-    dumper = _SnapshotDumper(stream, **_DUMP_OPTIONS)
-    try:
-        dumper.open()
-        # What Serializer.serialize emits around a document's root node, and what it emits
-        # for a block mapping (default_flow_style=False makes every mapping a block).
-        dumper.emit(yaml.DocumentStartEvent(explicit=None, version=None, tags=None))
-        dumper.emit(yaml.MappingStartEvent(None, _MAP_TAG, True, flow_style=False))
-        for value in ("suite", suite, "results"):
-            _serialize(dumper, value)
-        dumper.emit(yaml.MappingStartEvent(None, _MAP_TAG, True, flow_style=False))
-        for entry in ordered:
-            _serialize(dumper, entry.name)
-            _serialize(dumper, entry.to_yaml_data())
-        dumper.emit(yaml.MappingEndEvent())
-        dumper.emit(yaml.MappingEndEvent())
-        dumper.emit(yaml.DocumentEndEvent(explicit=None))
-        dumper.close()
-    finally:
-        dumper.dispose()
-
-
-def _serialize(dumper: _SnapshotDumper, value: Any) -> None:
-    """Represent and emit one value inside the open document, then forget its nodes.
-
-    The serializer keeps every node it met (to find shared ones); the representer keeps
-    nothing, because `ignore_aliases` is always true.
-    """
-    node = dumper.represent_data(value)
-    dumper.anchor_node(node)
-    dumper.serialize_node(node, None, None)
-    dumper.serialized_nodes, dumper.anchors = {}, {}
-
-
-def write_snapshot(path: Path, suite: str, entries: Mapping[str, Entry]) -> bool:
-    """Write atomically; an empty set removes the file. Returns True if anything changed."""
-    return write_entries(path, suite, sorted(entries.values(), key=lambda e: (e.case, e.target)))
-
-
-def write_entries(path: Path, suite: str, ordered: Iterable[Entry], *, stage: Stage | None = None) -> bool:
-    """`write_snapshot` of entries already in order (case, then target), written as they
-    come: no more than one entry is held. Returns True if the file changed (with `stage`:
-    will change, when the stage is committed)."""
-    entries = iter(ordered)
-    first = next(entries, None)
-    if first is None:
-        if path.exists():
-            if stage is not None:
-                stage.removals.append(path)
-            else:
-                path.unlink()
-            return True
-        return False
-
-    def fill(handle: TextIO) -> None:
-        handle.write(HEADER.format(suite=suite))
-        _dump_entries(suite, itertools.chain([first], entries), handle)
-
-    return write_atomically(path, fill, keep_if_same=True, stage=stage)
-
-
-def rebase(
-    current: Mapping[str, Entry], *, before: Mapping[str, Entry], after: Mapping[str, Entry]
-) -> dict[str, Entry]:
-    """`current` with the changes that turned `before` into `after` (added, replaced, removed).
-
-    A run reads a snapshot when it starts and writes it when it ends; another process may
-    have written the file in between. Replaying only this run's changes on the file as it
-    is now keeps the other process's entries.
-    """
-    merged = dict(current)
-    for name in before.keys() | after.keys():
-        if before.get(name) == after.get(name):
-            continue
-        if name in after:
-            merged[name] = after[name]
-        else:
-            merged.pop(name, None)
-    return merged
-
-
-class _SnapshotDumper(yaml.SafeDumper):
-    """Multi-line strings as literal blocks, never an anchor; everything else as PyYAML decides."""
-
-    def ignore_aliases(self, data: Any) -> bool:
-        # Entries that share one object (a list in a judge's params, built through the API)
-        # would otherwise read `stop: &id001` and `stop: *id001`: each entry must read whole.
-        return True
-
-
-_MAP_TAG = yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG
-
-
-def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
-    if "\n" in value:
-        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style="|")
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value)
-
-
-_SnapshotDumper.add_representer(str, _represent_str)

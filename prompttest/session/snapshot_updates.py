@@ -9,7 +9,8 @@ from ..io.atomic import staged
 from ..model import Verdict
 from ..model.selection import matching
 from ..records.runs import RunRecord
-from ..records.snapshots import entry_from, snapshot_path, write_entries
+from ..records.snapshot_writer import write_entries
+from ..records.snapshots import entry_from, snapshot_path
 from ..records.spool import EntrySpool
 from .plan import Plan
 
