@@ -22,7 +22,7 @@ T = TypeVar("T")
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 _received: int | None = None  # the first stop signal while `handling_stops` is on
-_snapshots_written = False  # a stop after this point cannot unwrite them: say so
+_left_behind = ""  # what a stop now leaves behind, as the running command says
 _cancel: Callable[[], None] | None = None  # while `run_stoppable` runs: cancel its run
 
 
@@ -56,18 +56,18 @@ def _on_main_thread() -> bool:
 def handling_stops() -> Iterator[None]:
     """SIGINT and SIGTERM stop the body (KeyboardInterrupt, Terminated), even when SIGINT
     came in ignored (a shell script's background job): a stop sent is a stop meant."""
-    global _received, _snapshots_written
+    global _received, _left_behind
     if not _on_main_thread():  # only the main thread may set handlers
         yield
         return
-    _received, _snapshots_written = None, False
+    _received, _left_behind = None, ""
     previous = {signum: signal.signal(signum, _on_stop) for signum in STOP_SIGNALS}
     try:
         yield
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-        _received, _snapshots_written = None, False
+        _received, _left_behind = None, ""
 
 
 def received() -> bool:
@@ -126,11 +126,16 @@ def deferred() -> Iterator[None]:
     raise_if_stopped()
 
 
+def note_left_behind(note: str) -> None:
+    """Say what a stop from now on leaves behind, and what helps; shown after `interrupted:`."""
+    global _left_behind
+    _left_behind = note
+
+
+def left_behind() -> str:
+    return _left_behind
+
+
 def note_snapshots_written() -> None:
     """The run put its snapshot files in place: a stop from now on comes too late for them."""
-    global _snapshots_written
-    _snapshots_written = True
-
-
-def snapshots_written() -> bool:
-    return _snapshots_written
+    note_left_behind("finished calls are cached, the snapshot files were written")

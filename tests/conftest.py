@@ -81,6 +81,16 @@ class Project:
         out, err = capsys.readouterr()
         return Outcome(int(done.value.code or 0), out, err)
 
+    def rerun(
+        self, first: dict[str, str], then: dict[str, str], *args: str, capsys: pytest.CaptureFixture[str]
+    ) -> Outcome:
+        """Run once answering `first` (its outputs become the snapshots), then again, uncached,
+        answering `then`, with `args` added to the second run; returns the second run."""
+        self.server.reply = replies(first)
+        assert self.run("run", capsys=capsys).code == 0
+        self.server.reply = replies(then)
+        return self.run("run", "--no-cache", *args, capsys=capsys)
+
     def tree(self, *, include_state: bool = False) -> dict[str, bytes]:
         """Every file below the root with its bytes (the state folder left out by default)."""
         files = {}

@@ -34,6 +34,7 @@ ROUNDS = int(os.environ.get("PROMPTTEST_INTERRUPT_ROUNDS", "1"))
 CASES = 2  # per suite; suites a and b
 BIG = ("a line of a long answer that takes a while to render\n" * 40_000)[:-1]  # ~2 MB
 CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
+STOPPED = "interrupted: finished calls are cached, no snapshot was written"
 
 
 def _suites(root: Path, url: str) -> None:
@@ -144,7 +145,7 @@ def _stop_at(root: Path, server: FakeServer, moment: Moment, stop: signal.Signal
     problems = []
     if child.returncode != CODES[stop]:
         problems.append(f"exit {child.returncode}, not {CODES[stop]}")
-    if "interrupted" not in err_text or "Traceback" in err_text:
+    if STOPPED not in err_text or "Traceback" in err_text:
         problems.append("no one-line interruption message")
     after = _files(root / "snapshots")
     if after != before:

@@ -2,16 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 from conftest import GEO_SUITE, Project, replies
+from terminal import drive_review
 
 GOOD = {"France": "Paris.", "Japan": "Tokyo.", "Peru": "Lima."}
 BAD = {"France": "Lyon.", "Japan": "Kyoto.", "Peru": "Lima."}
@@ -39,10 +32,7 @@ def test_run_update_with_failing_checks_says_the_run_was_accepted(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.suite("geo", GEO_SUITE)
-    project.server.reply = replies(GOOD)
-    assert project.run("run", capsys=capsys).code == 0
-    project.server.reply = replies(BAD)
-    result = project.run("run", "-u", "--no-cache", capsys=capsys)
+    result = project.rerun(GOOD, BAD, "-u", capsys=capsys)
     assert result.code == 1
     hint = next_step(result.out)
     assert "review" not in hint and "accepted" in hint and "git diff snapshots/" in hint, hint
@@ -53,10 +43,7 @@ def test_pending_regressions_still_point_at_review(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.suite("geo", GEO_SUITE)
-    project.server.reply = replies(GOOD)
-    project.run("run", capsys=capsys)
-    project.server.reply = replies(BAD)
-    result = project.run("run", "--no-cache", capsys=capsys)
+    result = project.rerun(GOOD, BAD, capsys=capsys)
     assert result.code == 1
     assert "`prompttest review`" in next_step(result.out)
 
@@ -147,51 +134,10 @@ def test_ctrl_c_in_review_says_no_decision_was_applied(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.suite("geo", GEO_SUITE)
-    project.server.reply = replies(GOOD)
-    project.run("run", capsys=capsys)
-    project.server.reply = replies(BAD)
-    project.run("run", "--no-cache", capsys=capsys)
+    project.rerun(GOOD, BAD, capsys=capsys)
     before = project.tree()
-    code, screen = _interrupt_review(str(project.root), keys=["a"])
+    code, screen = drive_review(str(project.root), ["a"], then_ctrl_c=True)
     assert code == 130, screen
     assert "no decision was applied" in screen and "prompttest review" in screen
     assert "finished calls are cached" not in screen
     assert project.tree() == before
-
-
-def _interrupt_review(cwd: str, *, keys: list[str], timeout: float = 60) -> tuple[int, str]:
-    """`prompttest review` on a pseudo-terminal: type `keys` at the prompts, then Ctrl-C (SIGINT)."""
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"TERM": "xterm", "COLUMNS": "120"}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "prompttest", "review"],
-        cwd=cwd,
-        env=env,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        close_fds=True,
-    )
-    os.close(follower)
-    screen, pending, deadline, prompts = b"", list(keys), time.time() + timeout, 0
-    while time.time() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-            if screen.count(b"q quit >") > prompts:
-                prompts += 1
-                if pending:
-                    os.write(leader, pending.pop(0).encode())
-                else:
-                    child.send_signal(signal.SIGINT)  # what Ctrl-C on a terminal sends
-        elif child.poll() is not None:
-            break
-    code = child.wait(timeout=10)
-    os.close(leader)
-    return code, screen.decode(errors="replace")

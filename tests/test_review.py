@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import pty
-import select
-import subprocess
-import sys
-import time
-
 import pytest
 from conftest import GEO_SUITE, Project, replies
+from terminal import drive_review
 
 FIRST = {"France": "Paris.", "Japan": "Tokyo.", "Peru": "Lima."}
 SECOND = {"France": "Lyon.", "Japan": "Tokyo!", "Peru": "Lima, Peru."}
@@ -79,44 +73,8 @@ def test_review_without_a_terminal_exits_2_naming_the_other_commands(
     assert "prompttest accept" in result.err and "prompttest reject" in result.err
 
 
-def _drive(cwd: str, keys: list[str], timeout: float = 60) -> tuple[int, str]:
-    """Run `prompttest review` on a real pseudo-terminal, typing each key at its prompt."""
-    leader, follower = pty.openpty()
-    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"TERM": "xterm", "COLUMNS": "120"}
-    child = subprocess.Popen(
-        [sys.executable, "-m", "prompttest", "review"],
-        cwd=cwd,
-        env=env,
-        stdin=follower,
-        stdout=follower,
-        stderr=follower,
-        close_fds=True,
-    )
-    os.close(follower)
-    screen, pending_keys, deadline = b"", list(keys), time.time() + timeout
-    prompts_seen = 0
-    while time.time() < deadline:
-        ready, _, _ = select.select([leader], [], [], 0.2)
-        if ready:
-            try:
-                chunk = os.read(leader, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            screen += chunk
-            if screen.count(b"q quit >") > prompts_seen and pending_keys:
-                prompts_seen += 1
-                os.write(leader, pending_keys.pop(0).encode())
-        elif child.poll() is not None:
-            break
-    code = child.wait(timeout=10)
-    os.close(leader)
-    return code, screen.decode(errors="replace")
-
-
 def test_review_in_a_real_terminal_applies_decisions_once_at_the_end(pending: Project) -> None:
-    code, screen = _drive(str(pending.root), ["a", "r", "s"])
+    code, screen = drive_review(str(pending.root), ["a", "r", "s"])
     assert code == 0, screen
     assert "[1/3] REGRESSED  geo/france@fake" in screen  # regressions first
     assert "✗ contains: Paris: expected 'Paris' in output (was pass)" in screen
@@ -129,10 +87,10 @@ def test_review_in_a_real_terminal_applies_decisions_once_at_the_end(pending: Pr
 
 
 def test_review_capital_letters_decide_for_all_that_remain(pending: Project) -> None:
-    code, screen = _drive(str(pending.root), ["s", "A"])
+    code, screen = drive_review(str(pending.root), ["s", "A"])
     assert code == 0, screen
     assert "2 accepted, 0 rejected, 1 left pending" in screen
-    code, screen = _drive(str(pending.root), ["q"])
+    code, screen = drive_review(str(pending.root), ["q"])
     assert "[1/1]" in screen and "0 accepted, 0 rejected, 1 left pending" in screen
 
 
@@ -157,7 +115,7 @@ def test_a_filter_matching_keys_with_nothing_pending_is_no_error(
 
 
 def test_review_names_an_unknown_key_and_asks_again(pending: Project) -> None:
-    code, screen = _drive(str(pending.root), ["x", "a", "q"])
+    code, screen = drive_review(str(pending.root), ["x", "a", "q"])
     assert code == 0, screen
     assert "unknown key 'x'" in screen
     assert "1 accepted, 0 rejected, 2 left pending" in screen

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import Project, replies
+from conftest import Project
 
 SUITE = """\
     target: {id: fake, model: openai/fake, api_base: "{api_base}"}
@@ -34,10 +34,7 @@ def test_changed_keys_say_reworded_or_meaning_changed_lowest_similarity_first(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.suite("facts", SUITE)
-    project.server.reply = replies(BEFORE)
-    project.run("run", capsys=capsys)
-    project.server.reply = replies(AFTER)
-    result = project.run("run", "--no-cache", "--json", "r.json", capsys=capsys)
+    result = project.rerun(BEFORE, AFTER, "--json", "r.json", capsys=capsys)
     assert result.code == 0
     assert "3 changed" in result.out
     rows = [line for line in result.out.splitlines() if line.startswith("changed")]
@@ -53,11 +50,6 @@ def test_every_report_carries_the_change_description(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
     project.suite("facts", SUITE)
-    project.server.reply = replies(BEFORE)
-    project.run("run", capsys=capsys)
-    project.server.reply = replies(AFTER)
-    project.run(
-        "run", "--no-cache", "--markdown", "r.md", "--junit", "r.xml", "--html", "r.html", capsys=capsys
-    )
+    project.rerun(BEFORE, AFTER, "--markdown", "r.md", "--junit", "r.xml", "--html", "r.html", capsys=capsys)
     for name in ("r.md", "r.html"):
         assert "meaning changed" in (project.root / name).read_text(), name

@@ -42,20 +42,6 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(code)
 
 
-# What Ctrl-C leaves behind, by command, and what helps.
-_INTERRUPTED = {
-    "run": "finished calls are cached, no snapshot was written; run again to resume",
-    "review": "no decision was applied (q quits keeping them); run `prompttest review` again",
-}
-
-
-def _command_name(argv: list[str] | None) -> str:
-    """The command of a command line: the group takes no option with a value, so it is the
-    first argument that is not an option."""
-    args = sys.argv[1:] if argv is None else argv
-    return next((arg for arg in args if not arg.startswith("-")), "")
-
-
 def _run_cli(argv: list[str] | None) -> int:
     try:
         code = cli.main(args=argv, prog_name="prompttest", standalone_mode=False)
@@ -65,9 +51,7 @@ def _run_cli(argv: list[str] | None) -> int:
         error.show()
         code = EXIT_USAGE
     except (click.Abort, KeyboardInterrupt) as stop:
-        note = _INTERRUPTED.get(_command_name(argv))
-        if stopping.snapshots_written():  # the stop came after they were put in place
-            note = "finished calls are cached, the snapshot files were written"
+        note = stopping.left_behind()  # each command says what a stop leaves behind
         click.echo(f"interrupted: {note}" if note else "interrupted", err=True)
         # click turns a KeyboardInterrupt into Abort, keeping it as the cause
         terminated = isinstance(stop, Terminated) or isinstance(stop.__cause__, Terminated)

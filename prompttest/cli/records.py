@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from .. import stopping
 from ..errors import EXIT_OK
 from .options import current_project, filter_option, report_option
 from .output import echo_run, write_reports
@@ -101,6 +102,7 @@ def review() -> int:
         click.echo(f"nothing to review in run {record.id}")
         return EXIT_OK
     previous = previous_results(project.runs_dir, before=record.id, keys={c.key for c in changes})
+    stopping.note_left_behind("no decision was applied (q quits keeping them); run `prompttest review` again")
     with keyboard() as getchar:
         decisions = collect_decisions(changes, previous=previous, getchar=getchar)
     done = apply(changes, decisions, snapshots_dir=project.snapshots_dir, record_path=path)

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .. import stopping
 from ..suites.shards import Shard
 from .options import current_project, filter_option, in_ci, report_option, safe_option, shard_option
 from .output import ProgressBar, echo_run, show_dry_run, write_reports
@@ -135,6 +136,7 @@ def run(
         raise click.UsageError(error.message) from None
     if dry_run:
         return show_dry_run(current_project(), options)
+    stopping.note_left_behind("finished calls are cached, no snapshot was written; run again to resume")
     progress = ProgressBar() if sys.stderr.isatty() else None
     try:
         outcome = run_suites(current_project(), options, on_progress=progress)
