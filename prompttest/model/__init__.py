@@ -3,14 +3,15 @@
 suite file -> Suite/Case/Target -> Job (one result key, its Call and checks)
 -> Output (provider or cache) -> CheckResult -> Result (with its Verdict) -> RunRecord
 
-`inputs` and `results` hold the records, `stats` the statistics of repeated samples, and
+`inputs`, `outputs` and `results` hold the records, `stats` the statistics of repeated samples, and
 `selection` how results are filtered and ordered. Imports nothing else of prompttest.
 """
 
 from __future__ import annotations
 
 from .inputs import Call, Case, CheckSpec, Job, Suite, Target, canonical_json, key_matches, result_key
-from .results import VERDICT_ORDER, CheckContext, CheckError, CheckResult, Output, Result, Verdict
+from .outputs import Output, ToolCall, tool_calls_from
+from .results import VERDICT_ORDER, CheckContext, CheckError, CheckResult, Result, Verdict
 
 __all__ = [
     "Call",
@@ -24,9 +25,11 @@ __all__ = [
     "Result",
     "Suite",
     "Target",
+    "ToolCall",
     "VERDICT_ORDER",
     "Verdict",
     "canonical_json",
     "key_matches",
     "result_key",
+    "tool_calls_from",
 ]

@@ -9,45 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .inputs import Call, result_key
+from .outputs import Output, ToolCall
 from .stats import wilson_interval
-
-
-@dataclass(frozen=True, slots=True)
-class Output:
-    """One provider answer (fresh or from the cache)."""
-
-    text: str
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    cost_usd: float | None = None  # None = unknown, never silently 0
-    latency_ms: float | None = None
-    cached: bool = False
-    embedding: tuple[float, ...] | None = None  # the answer to an embedding call
-
-    def to_dict(self) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "text": self.text,
-            "prompt_tokens": self.prompt_tokens,
-            "completion_tokens": self.completion_tokens,
-            "cost_usd": self.cost_usd,
-            "latency_ms": self.latency_ms,
-        }
-        if self.embedding is not None:
-            data["embedding"] = list(self.embedding)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any], *, cached: bool = False) -> Output:
-        vector = data.get("embedding")
-        return cls(
-            text=data["text"],
-            prompt_tokens=data.get("prompt_tokens"),
-            completion_tokens=data.get("completion_tokens"),
-            cost_usd=data.get("cost_usd"),
-            latency_ms=data.get("latency_ms"),
-            cached=cached,
-            embedding=tuple(float(x) for x in vector) if vector is not None else None,
-        )
 
 
 class CheckError(Exception):
@@ -76,6 +39,11 @@ class CheckContext:
     case: str = ""
     target: str = ""
     messages: tuple[dict[str, Any], ...] = ()
+    # What the answer held besides its text, and the tool definitions the call offered.
+    tool_calls: tuple[ToolCall, ...] = ()
+    finish_reason: str | None = None
+    refusal: str | None = None
+    tools: tuple[dict[str, Any], ...] = ()
     # Judged checks read the answers to the calls they asked for (judge, embeddings) here;
     # it raises CheckError when that call failed.
     answer_for: Callable[[Call], Output] = _no_answers
