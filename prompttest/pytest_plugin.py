@@ -245,8 +245,8 @@ class _KeyFailed(Exception):
         diff = output_diff(result)
         if diff:
             lines += ["", diff]
-        elif result.output is not None:
-            lines += ["", "output:", result.output]
+        elif result.answer is not None:
+            lines += ["", "output:", result.answer]
         return "\n".join(lines)
 
 

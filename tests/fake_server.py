@@ -19,7 +19,7 @@ Usage in a test::
 
 Behaviours (what the server does with one chat-completion request):
 
-- ``Reply(text, prompt_tokens=None, completion_tokens=None, finish_reason="stop")``:
+- ``Reply(text, prompt_tokens=None, completion_tokens=None, finish_reason=None, tool_calls=(), refusal=None)``:
   200 with an OpenAI chat-completion body (or SSE chunks if the request has
   ``"stream": true``). Token counts default to whitespace word counts. A plain
   ``str`` anywhere a behaviour is accepted means ``Reply(str)``.
@@ -95,12 +95,44 @@ class Reply:
 
     ``prompt_tokens`` / ``completion_tokens`` default to whitespace word counts of
     the request's messages / of ``text``. ``text=None`` sends ``"content": null``.
+
+    ``tool_calls``: ``(name, arguments)`` pairs sent as the message's ``tool_calls``
+    (arguments: a dict is sent as its JSON text, a str as it is, invalid JSON included);
+    with tool calls ``finish_reason`` defaults to ``tool_calls``. ``refusal`` is sent as
+    the message's ``refusal`` (OpenAI's structured outputs).
     """
 
     text: str | None
     prompt_tokens: int | None = None
     completion_tokens: int | None = None
-    finish_reason: str = "stop"
+    finish_reason: str | None = None  # "stop", or "tool_calls" when there are tool calls
+    tool_calls: tuple[tuple[str, dict[str, Any] | str], ...] = ()
+    refusal: str | None = None
+
+    def message(self, serial: int) -> dict[str, Any]:
+        """The assistant message of the completion."""
+        message: dict[str, Any] = {"role": "assistant", "content": self.text}
+        if self.tool_calls:
+            message["tool_calls"] = [
+                {
+                    "id": f"call_fake{serial}_{index}",
+                    "type": "function",
+                    "function": {
+                        "name": name,
+                        "arguments": arguments if isinstance(arguments, str) else json.dumps(arguments),
+                    },
+                }
+                for index, (name, arguments) in enumerate(self.tool_calls)
+            ]
+        if self.refusal is not None:
+            message["refusal"] = self.refusal
+        return message
+
+    @property
+    def finish(self) -> str:
+        if self.finish_reason is not None:
+            return self.finish_reason
+        return "tool_calls" if self.tool_calls else "stop"
 
 
 @dataclass(frozen=True)
@@ -738,9 +770,9 @@ class FakeServer:
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": behaviour.text},
+                    "message": behaviour.message(serial),
                     "logprobs": None,
-                    "finish_reason": behaviour.finish_reason,
+                    "finish_reason": behaviour.finish,
                 }
             ],
             "usage": usage,
@@ -780,7 +812,7 @@ class FakeServer:
         events: list[dict[str, Any]] = [chunk({"role": "assistant", "content": ""}, None)]
         if reply.text is not None:
             events.extend(chunk({"content": piece}, None) for piece in _stream_pieces(reply.text))
-        events.append(chunk({}, reply.finish_reason))
+        events.append(chunk({}, reply.finish))
         options = payload.get("stream_options")
         if isinstance(options, dict) and options.get("include_usage"):
             last = chunk({}, None)

@@ -90,7 +90,7 @@ def test_a_case_param_the_local_model_lacks_names_the_case_line(project: Project
             vars: {country: France}
           - id: japan
             vars: {country: Japan}
-            params: {tools: []}
+            params: {tools: [{type: function, function: {name: f}}]}
         """,
     )
     done = project.run("run", "-m", "local/gemma-3-270m", capsys=capsys)

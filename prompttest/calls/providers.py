@@ -8,6 +8,7 @@ never multiplied by two nested retry layers.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import time
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import ModelError
-from ..model import Call, Output
+from ..model import Call, Output, ToolCall
 from .litellm_door import load_litellm, loaded_litellm
 from .local import embeddings as embeddings_local
 from .local import llama as local_model
@@ -216,24 +217,51 @@ def _embedding_output(
 
 
 def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Output:
+    """An answer is text, tool calls, or both; with neither (and no refusal) it is malformed."""
     try:
-        text = response.choices[0].message.content
+        choice = response.choices[0]
+        message = choice.message
     except (AttributeError, IndexError, TypeError):
-        text = None
-    if not isinstance(text, str):
-        raise ProviderError("malformed response: no message content", retryable=True)
+        raise ProviderError("malformed response: no message", retryable=True) from None
+    text = getattr(message, "content", None)
+    tool_calls = _tool_calls(getattr(message, "tool_calls", None))
+    refusal = getattr(message, "refusal", None)
+    refusal = refusal if isinstance(refusal, str) and refusal else None
+    if not isinstance(text, str) and not tool_calls and refusal is None:
+        raise ProviderError("malformed response: no message content and no tool call", retryable=True)
+    finish_reason = getattr(choice, "finish_reason", None)
     usage = getattr(response, "usage", None)
     hidden = getattr(response, "_hidden_params", None) or {}
     cost = hidden.get("response_cost")
     if cost is None and local_model.is_local(model):
         cost = 0.0  # runs in-process: free, not unknown (litellm has no price for it)
     return Output(
-        text=text,
+        text=text if isinstance(text, str) else "",
         prompt_tokens=getattr(usage, "prompt_tokens", None),
         completion_tokens=getattr(usage, "completion_tokens", None),
         cost_usd=float(cost) if isinstance(cost, (int, float)) else None,
         latency_ms=round(latency_ms, 1),
+        tool_calls=tool_calls,
+        finish_reason=finish_reason if isinstance(finish_reason, str) else None,
+        refusal=refusal,
     )
+
+
+def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:
+    """The message's function calls, in order; a call without a function name is malformed."""
+    calls = []
+    for item in raw or ():
+        function = item.get("function") if isinstance(item, dict) else getattr(item, "function", None)
+        if isinstance(function, dict):
+            name, arguments = function.get("name"), function.get("arguments")
+        else:
+            name, arguments = getattr(function, "name", None), getattr(function, "arguments", None)
+        if not isinstance(name, str) or not name:
+            raise ProviderError("malformed response: a tool call without a function name", retryable=True)
+        if arguments is not None and not isinstance(arguments, str):
+            arguments = json.dumps(arguments)  # some providers send the arguments as an object
+        calls.append(ToolCall.parse(name, arguments))
+    return tuple(calls)
 
 
 def classify(exc: BaseException, call: Call | None = None) -> ProviderError:

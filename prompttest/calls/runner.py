@@ -7,12 +7,13 @@ so a fully cached run never pays for its import.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
 
-from ..model import Call, Output
+from ..model import Call, Output, ToolCall
 from ..stopping import received as stop_received
 from ..stopping import run_stoppable
 from .cache import ResponseCache
@@ -339,6 +340,19 @@ async def _call_one(
         return Answer(None, error=message, attempts=error.attempts)
     target.failures_in_a_row = 0
     tally.calls += attempts
-    output = replace(output, text=redact(output.text))
+    output = _redacted(output, redact)
     cache.put(call, output)
     return Answer(output, attempts=attempts)
+
+
+def _redacted(output: Output, redact: Callable[[str], str]) -> Output:
+    """The output with every secret redacted: text, refusal and tool-call arguments (a key
+    echoed into an argument would otherwise reach the cache and the snapshot)."""
+    calls = tuple(
+        ToolCall(call.name, redact(call.arguments), valid_json=False)
+        if not call.valid_json
+        else ToolCall(call.name, json.loads(redact(json.dumps(call.arguments))))
+        for call in output.tool_calls
+    )
+    refusal = redact(output.refusal) if output.refusal is not None else None
+    return replace(output, text=redact(output.text), tool_calls=calls, refusal=refusal)

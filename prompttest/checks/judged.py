@@ -17,6 +17,7 @@ from prompttest.checks import Defaults, judge, quote, register
 from prompttest.checks.similarity import lexical_similarity
 from prompttest.errors import SuiteError
 from prompttest.model import Call, CheckContext, CheckError, canonical_json
+from prompttest.model.outputs import answer_text
 
 JUDGE_FIELDS = frozenset({"rubric", "model", "params", "threshold", "name", "api_base"})
 SIMILAR_FIELDS = frozenset({"to", "threshold", "method", "model", "api_base"})
@@ -61,10 +62,11 @@ def _resolve_judge(value: Any, defaults: Defaults) -> dict[str, Any]:
 
 
 def _judge_call(value: dict[str, Any], output: str, ctx: CheckContext) -> Call:
+    # The judge grades the whole answer: a rubric on tool calls must see them.
     return judge.judge_call(
         rubric=value["rubric"],
         prompt=ctx.prompt,
-        output=output,
+        output=answer_text(output, ctx.tool_calls, ctx.refusal),
         model=value["model"],
         params=value["params"],
         api_base=value.get("api_base"),

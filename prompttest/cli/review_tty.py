@@ -17,6 +17,7 @@ from contextlib import contextmanager
 import click
 
 from ..model import Result
+from ..model.outputs import answer_text
 from ..records.review import Change, Decision
 
 KEYS = "a accept · r reject · s skip · A/R/S all remaining · q quit"
@@ -42,8 +43,9 @@ def describe(change: Change, *, index: int, total: int, previous: Result | None)
             lines.append(f"  {mark} {check.label}: {check.reason}{history}")
     if previous is not None:
         lines.append("  " + _deltas(previous, result))
-    old = change.current.output if change.current else ""
-    new = result.output if result.output is not None else ""
+    current = change.current
+    old = answer_text(current.output, current.tool_calls, current.refusal) if current else ""
+    new = result.answer or ""
     if result.output is None:
         lines.append("  (the case or target is gone: accepting removes the entry)")
     lines.extend(_diff(old, new))

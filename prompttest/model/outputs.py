@@ -61,6 +61,27 @@ def tool_calls_from(data: Any) -> tuple[ToolCall, ...]:
     return tuple(ToolCall.from_data(item) for item in data or ())
 
 
+def answer_text(text: str, tool_calls: tuple[ToolCall, ...] = (), refusal: str | None = None) -> str:
+    """The whole answer as one text: what verdicts compare, repeats count and reports diff.
+
+    The text alone when there is nothing else (so a text answer reads as it always did);
+    else each tool call as its name and its arguments one per line, so that a diff shows
+    which argument moved.
+    """
+    if not tool_calls and refusal is None:
+        return text
+    parts = [text] if text else []
+    if refusal is not None:
+        parts.append(f"[refusal] {refusal}")
+    for call in tool_calls:
+        if call.valid_json:
+            arguments = json.dumps(call.arguments, indent=2, sort_keys=True, ensure_ascii=False)
+        else:
+            arguments = f"(not JSON) {call.arguments}"
+        parts.append(f"[tool call] {call.name} {arguments}")
+    return "\n".join(parts)
+
+
 @dataclass(frozen=True, slots=True)
 class Output:
     """One provider answer (fresh or from the cache): its text, and what else the model said.
@@ -80,6 +101,11 @@ class Output:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     refusal: str | None = None
+
+    @property
+    def answer(self) -> str:
+        """Text, refusal and tool calls as one text (see `answer_text`)."""
+        return answer_text(self.text, self.tool_calls, self.refusal)
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .inputs import Call, result_key
-from .outputs import Output, ToolCall
+from .outputs import Output, ToolCall, answer_text, tool_calls_from
 from .stats import wilson_interval
 
 
@@ -183,6 +183,11 @@ class Result:
     suite_path: str = ""
     case_file: str = ""
     case_line: int | None = None
+    # What the answer held besides its text (a sampled key keeps them in `outputs`' texts).
+    tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
+    snapshot_tool_calls: tuple[ToolCall, ...] = ()
+    snapshot_refusal: str | None = None
     # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
     # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
     # the run's reading of the result (a record read back without it takes it from `passed`).
@@ -191,6 +196,17 @@ class Result:
     @property
     def key(self) -> str:
         return result_key(self.suite, self.case, self.target)
+
+    @property
+    def answer(self) -> str | None:
+        """The output with its tool calls and refusal, as one text: what reports show and diff."""
+        return None if self.output is None else answer_text(self.output, self.tool_calls, self.refusal)
+
+    @property
+    def snapshot_answer(self) -> str | None:
+        if self.snapshot_output is None:
+            return None
+        return answer_text(self.snapshot_output, self.snapshot_tool_calls, self.snapshot_refusal)
 
     @property
     def checks_passed(self) -> bool:
@@ -204,8 +220,9 @@ class Result:
         return self.checks_passed if self.fails_run is None else not self.fails_run
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form used by run records and the `--json` report."""
-        return {
+        """The JSON form used by run records and the `--json` report (tool calls and a
+        refusal only when the answer had them: a text answer's form is as it always was)."""
+        data = {
             "key": self.key,
             "suite": self.suite,
             "case": self.case,
@@ -227,15 +244,26 @@ class Result:
             "cached": self.cached,
             "attempts": self.attempts,
             "known_failing": self.known_failing,
-            "snapshot": None
-            if self.snapshot_output is None
-            else {"output": self.snapshot_output, "checks": self.snapshot_checks or {}},
+            "snapshot": None if self.snapshot_output is None else self._snapshot_dict(),
             "location": {
                 "suite_file": self.suite_path,
                 "case_file": self.case_file,
                 "line": self.case_line,
             },
         }
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_data() for call in self.tool_calls]
+        if self.refusal is not None:
+            data["refusal"] = self.refusal
+        return data
+
+    def _snapshot_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"output": self.snapshot_output, "checks": self.snapshot_checks or {}}
+        if self.snapshot_tool_calls:
+            data["tool_calls"] = [call.to_data() for call in self.snapshot_tool_calls]
+        if self.snapshot_refusal is not None:
+            data["refusal"] = self.snapshot_refusal
+        return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Result:
@@ -276,5 +304,9 @@ class Result:
             suite_path=location.get("suite_file", ""),
             case_file=location.get("case_file", ""),
             case_line=location.get("line"),
+            tool_calls=tool_calls_from(data.get("tool_calls")),
+            refusal=data.get("refusal"),
+            snapshot_tool_calls=tool_calls_from(snapshot.get("tool_calls")) if snapshot else (),
+            snapshot_refusal=snapshot.get("refusal") if snapshot else None,
             fails_run=None if "passed" not in data else not data["passed"],
         )

@@ -135,6 +135,8 @@ def _from_entry(suite: str, entry: Entry, *, side: str) -> Result:
         checks=checks,
         request=entry.request,
         known_failing=entry.known_failing,
+        tool_calls=entry.tool_calls,
+        refusal=entry.refusal,
     )
 
 
@@ -161,6 +163,10 @@ def compare(a: Side, b: Side) -> Comparison:
                 checks=(),
                 snapshot_output=before.output,
                 snapshot_checks=_checks(before),
+                snapshot_tool_calls=before.tool_calls,
+                snapshot_refusal=before.refusal,
+                tool_calls=(),
+                refusal=None,
             )
             results.add(next(positions), obsolete)
     # ci=True: a comparison writes nothing, and a key missing from A fails like an uncommitted one.
@@ -192,7 +198,7 @@ def _judge(before: Result | None, after: Result) -> Result:
     baseline = None
     if before is not None and before.output is not None:
         baseline = Baseline(
-            output=before.output,
+            output=before.answer or "",
             checks=_checks(before),
             model=before.model,
             request=before.request,
@@ -201,14 +207,16 @@ def _judge(before: Result | None, after: Result) -> Result:
         )
     # A judged check graded by another judge on each side: its flip is not counted.
     stale = frozenset(c.label for c in after.checks if baseline and baseline.is_stale(c.label, c.judge))
-    outcome = Outcome(output=after.output, checks=_checks(after), error=after.error, stale=stale)
+    outcome = Outcome(output=after.answer, checks=_checks(after), error=after.error, stale=stale)
     return replace(
         after,
         fails_run=None,  # what its run made of it does not hold in the comparison
         verdict=decide(baseline, outcome),
         flags=flags(baseline, model=after.model, request=after.request, stale=stale),
-        snapshot_output=baseline.output if baseline else None,
+        snapshot_output=before.output if baseline and before else None,
         snapshot_checks=dict(baseline.checks) if baseline else None,
+        snapshot_tool_calls=before.tool_calls if baseline and before else (),
+        snapshot_refusal=before.refusal if baseline and before else None,
     )
 
 

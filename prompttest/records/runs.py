@@ -214,6 +214,8 @@ _RESULT_FIELDS: dict[str, tuple[type, ...]] = {
     "completion_tokens": (int, _NONE),
     "snapshot_output": (str, _NONE),
     "snapshot_checks": (dict, _NONE),
+    "refusal": (str, _NONE),
+    "snapshot_refusal": (str, _NONE),
     "suite_path": (str,),
     "case_file": (str,),
     "case_line": (int, _NONE),
@@ -245,6 +247,8 @@ def _check_result(result: Result, where: str) -> Result:
     _check_fields(result, _RESULT_FIELDS, where)
     if not all(isinstance(text, str) for text in (*result.outputs, *result.flags)):
         raise TypeError(f"{where}: `output` and `flags` must hold strings")
+    if not all(isinstance(call.name, str) for call in (*result.tool_calls, *result.snapshot_tool_calls)):
+        raise TypeError(f"{where}: every tool call needs a name")
     for check in result.checks:
         _check_fields(check, _CHECK_FIELDS, f"{where}.checks")
         counts = [(check.passed_count or 0, check.samples or 0)] + ([check.before] if check.before else [])

@@ -13,7 +13,8 @@ from typing import Any
 
 from ..errors import SnapshotError
 from ..io.yamlsource import load_yaml, stream_yaml_file
-from ..model import Result
+from ..model import Result, ToolCall, tool_calls_from
+from ..model.outputs import answer_text
 from ..verdicts.table import MAX_DISTINCT_OUTPUTS, Baseline, output_distribution
 
 PASS, FAIL = "pass", "fail"
@@ -36,6 +37,9 @@ class Entry:
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     # Judged checks: what graded each (model, params, rubric hash), by check label.
     judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # What the answer held besides its text (a sampled entry counts them in its outputs).
+    tool_calls: tuple[ToolCall, ...] = ()
+    refusal: str | None = None
 
     @property
     def name(self) -> str:
@@ -43,7 +47,7 @@ class Entry:
 
     def baseline(self) -> Baseline:
         return Baseline(
-            output=self.output,
+            output=answer_text(self.output, self.tool_calls, self.refusal),
             checks=dict(self.checks),
             model=self.model,
             request=self.request,
@@ -65,6 +69,10 @@ class Entry:
             data["known_failing"] = True
         if self.samples == 1:
             data["output"] = self.output
+            if self.refusal is not None:
+                data["refusal"] = self.refusal
+            if self.tool_calls:
+                data["tool_calls"] = [call.to_data() for call in self.tool_calls]
             data["checks"] = {label: PASS if ok else FAIL for label, ok in self.checks.items()}
             return data
         data["samples"] = self.samples
@@ -89,6 +97,8 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         checks={check.label: check.passed for check in result.checks},
         known_failing=known_failing,
         judges={check.label: dict(check.judge) for check in result.checks if check.judge is not None},
+        tool_calls=result.tool_calls,
+        refusal=result.refusal,
     )
     if len(result.outputs) <= 1:
         return entry
@@ -227,7 +237,29 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
         checks={str(label): value == PASS for label, value in checks.items()},
         known_failing=raw.get("known_failing") is True,
         judges=_judges(raw, broken),
+        tool_calls=_tool_calls(raw, broken),
+        refusal=_optional_text(raw, "refusal", broken),
     )
+
+
+def _tool_calls(raw: dict[str, Any], broken: Any) -> tuple[ToolCall, ...]:
+    calls = raw.get("tool_calls") or []
+    well_formed = isinstance(calls, list) and all(
+        isinstance(c, dict)
+        and isinstance(c.get("name"), str)
+        and (isinstance(c.get("arguments_text"), str) or "arguments_text" not in c)
+        for c in calls
+    )
+    if not well_formed:
+        raise broken("`tool_calls` must list `{name, arguments}` mappings")
+    return tool_calls_from(calls)
+
+
+def _optional_text(raw: dict[str, Any], key: str, broken: Any) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise broken(f"`{key}` must be a string")
+    return value
 
 
 def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> Entry:

@@ -264,7 +264,7 @@ def _index_rows(record: RunRecord) -> Iterator[str]:
     `{"rows": [...]}` as `script_json` writes it, comma first but for the first."""
     separator = ""
     for result in sorted_results(record.results):
-        parts = [result.key, result.output or "", result.snapshot_output or "", result.error or ""]
+        parts = [result.key, result.answer or "", result.snapshot_answer or "", result.error or ""]
         parts += [f"{check.label}: {check.reason}" for check in result.checks]
         row = {"verdict": result.verdict.value, "suite": result.suite, "text": "\n".join(parts)}
         yield separator + script_json(row)
@@ -337,7 +337,7 @@ def _checks(result: Result) -> str:
 
 
 def _outputs(result: Result, titles: tuple[str, str] = _RUN_TITLES) -> str:
-    old, new = result.snapshot_output, result.output
+    old, new = result.snapshot_answer, result.answer
     blocks: list[tuple[str, str, str]] = []  # (title, pre class, escaped body)
     if result.error:
         blocks.append(("provider error", "err", _e(result.error)))

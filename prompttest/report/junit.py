@@ -174,8 +174,8 @@ def _details(result: Result) -> str:
     diff = output_diff(result)
     if diff:
         parts.append(diff)
-    elif result.output is not None and result.snapshot_output is None:
-        parts.append(f"output:\n{result.output}")
+    elif result.answer is not None and result.snapshot_output is None:
+        parts.append(f"output:\n{result.answer}")
     return "\n\n".join(part for part in parts if part)
 
 

@@ -213,8 +213,8 @@ def _entry_with_output(result: Result, labels: tuple[str, str] = RUN_LABELS) -> 
     diff = output_diff(result, max_lines=DIFF_LINES, labels=labels)
     if diff:
         parts.append("\n" + fenced(_clip_lines(diff), "diff"))
-    elif result.output is not None:
-        parts.append("\n" + fenced(_clip_lines(result.output, max_lines=OUTPUT_LINES), "text"))
+    elif result.answer is not None:
+        parts.append("\n" + fenced(_clip_lines(result.answer, max_lines=OUTPUT_LINES), "text"))
     return "".join(parts) + "\n"
 
 

@@ -107,8 +107,7 @@ def output_diff(
     result: Result, *, context: int = 2, max_lines: int = 40, labels: tuple[str, str] = RUN_LABELS
 ) -> str:
     """The key's output diff against its snapshot; empty when either side is missing."""
-    if result.snapshot_output is None or result.output is None:
+    old, new = result.snapshot_answer, result.answer  # with tool calls: argument by argument
+    if old is None or new is None:
         return ""
-    return unified_diff(
-        result.snapshot_output, result.output, context=context, max_lines=max_lines, labels=labels
-    )
+    return unified_diff(old, new, context=context, max_lines=max_lines, labels=labels)

@@ -166,8 +166,10 @@ def check_local_params(
     for target in local:
         unknown = unsupported_params({**suite.params, **target.params})
         if unknown:
+            first = next(iter(suite.cases), None)
+            cases = f"every case of target '{target.id}'" + (f" (first: case '{first.id}')" if first else "")
             raise SuiteError(
-                f"target '{target.id}': {unsupported_message(unknown)}",
+                f"{cases}: {unsupported_message(unknown)}",
                 file=suite.path,
                 line=suite.params_line if set(unknown) & set(suite.params) else None,
                 hint="drop these params, or run the suite against another model (-m)",

@@ -83,6 +83,8 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
         known_failing=bool(entry and entry.known_failing),
         snapshot_output=entry.output if entry else None,
         snapshot_checks=dict(entry.checks) if entry else None,
+        snapshot_tool_calls=entry.tool_calls if entry else (),
+        snapshot_refusal=entry.refusal if entry else None,
         suite_path=job.suite_path,
         case_file=job.case_file,
         case_line=job.case_line,
@@ -105,13 +107,15 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
             completion_tokens=output.completion_tokens,
             cost_usd=output.cost_usd,
             cached=output.cached,
+            tool_calls=output.tool_calls,
+            refusal=output.refusal,
         ),
         baseline,
     )
     if result.error is not None:
         return result
     stale = frozenset(check.label for check in result.checks if check.stale)
-    outcome = Outcome(output=output.text, checks=_outcomes(result.checks), stale=stale)
+    outcome = Outcome(output=output.answer, checks=_outcomes(result.checks), stale=stale)
     return replace(result, verdict=decide(baseline, outcome))
 
 
@@ -140,10 +144,14 @@ def _settle_checks(result: Result, baseline: Baseline | None) -> Result:
 
 def _describe_change(result: Result) -> Result:
     """Score how far the output moved from the snapshot's, and say whether its meaning did."""
-    if result.output is None or result.snapshot_output is None or result.output == result.snapshot_output:
+    if result.output is None or result.snapshot_output is None or result.answer == result.snapshot_answer:
         return result
+    calls_moved = (result.tool_calls, result.refusal) != (result.snapshot_tool_calls, result.snapshot_refusal)
+    if result.output == result.snapshot_output:  # the same text: only the tool calls moved
+        return replace(result, change="tool calls changed" if calls_moved else None)
     summary = classify_change(result.snapshot_output, result.output)
-    return replace(result, similarity=round(summary.similarity, 3), change=summary.explanation)
+    change = f"{summary.explanation}; tool calls changed" if calls_moved else summary.explanation
+    return replace(result, similarity=round(summary.similarity, 3), change=change)
 
 
 def _context(job: Job, output: Output, *, answer_for: Callable[[Call], Output] | None = None) -> CheckContext:
@@ -158,6 +166,10 @@ def _context(job: Job, output: Output, *, answer_for: Callable[[Call], Output] |
         case=job.case,
         target=job.target,
         messages=job.call.messages,
+        tool_calls=output.tool_calls,
+        finish_reason=output.finish_reason,
+        refusal=output.refusal,
+        tools=tuple(job.call.params.get("tools") or ()),
     )
     return context if answer_for is None else replace(context, answer_for=answer_for)
 

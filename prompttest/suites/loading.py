@@ -18,6 +18,7 @@ from prompttest.model import Case, Suite, Target
 from prompttest.model.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suites.casefiles import case_id_text, read_case_file, to_checks
 from prompttest.suites.jobs import expand, vet_cases
+from prompttest.suites.offers import OFFERS, offers_of
 from prompttest.suites.safety import Refusal, outside_refusal, refuse_all
 from prompttest.suites.schema import PLACEMENT_HINTS, validate_suite_data
 
@@ -115,6 +116,7 @@ def load_suite(
             hint="rename the file or set suite: to a valid name",
         )
     _refuse_params(data, lines, file)
+    here = Path(path).parent
     _one_of(data, lines, (), ("target", "targets"), file)
     _one_of(data, lines, (), ("prompt", "messages"), file)
     cases: Sequence[Case] = ()
@@ -130,21 +132,21 @@ def load_suite(
         else:
             cases = read_case_file(case_path, suite_file=file, line=lines.get(("cases",)))
     else:
-        cases = tuple(_inline_case(item, i, lines, file) for i, item in enumerate(data["cases"]))
+        cases = tuple(_inline_case(item, i, lines, file, here) for i, item in enumerate(data["cases"]))
     suite = Suite(
         name=name,
         path=file,
-        targets=_targets(data, lines, file),
+        targets=_targets(data, lines, file, here),
         cases=cases,
         description=data.get("description", ""),
-        params=dict(data.get("params", {})),
+        params={**data.get("params", {}), **offers_of(data, lines, (), file=file, suite_dir=here)},
         system=data.get("system"),
         prompt=data.get("prompt"),
         messages=_messages(data.get("messages")),
         expect=to_checks(data.get("expect", []), lambda j: line_of(lines, ("expect", j))),
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
-        params_line=lines.get(("params",)),
+        params_line=next((lines[(key,)] for key in ("params", *OFFERS) if (key,) in lines), None),
     )
     vet_cases(suite)  # and that case ids are unique
     return suite
@@ -170,7 +172,7 @@ def parse_key(key: str) -> tuple[str, str, str]:
     return suite, case, target
 
 
-def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str) -> Case:
+def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str, here: Path) -> Case:
     path: YamlPath = ("cases", index)
     _one_of(item, lines, path, ("prompt", "messages"), file)
     return Case(
@@ -180,7 +182,7 @@ def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str) -> C
         prompt=item.get("prompt"),
         system=item.get("system"),
         messages=_messages(item.get("messages")),
-        params=dict(item.get("params", {})),
+        params={**item.get("params", {}), **offers_of(item, lines, path, file=file, suite_dir=here)},
         file=file,
         line=lines.get(path),
         repeat=item.get("repeat"),
@@ -206,7 +208,7 @@ def _messages(value: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...] 
     return None if value is None else tuple(dict(message) for message in value)
 
 
-def _targets(data: dict[str, Any], lines: Lines, file: str) -> tuple[Target, ...]:
+def _targets(data: dict[str, Any], lines: Lines, file: str, here: Path) -> tuple[Target, ...]:
     """`target:` or `targets:`; the id is `id` or the model string, unique, no `@`."""
     if "target" in data:
         entries: list[tuple[YamlPath, Any]] = [(("target",), data["target"])]
@@ -222,7 +224,10 @@ def _targets(data: dict[str, Any], lines: Lines, file: str) -> tuple[Target, ...
                 id=value.get("id", value["model"]),
                 model=value["model"],
                 api_base=value.get("api_base"),
-                params=dict(value.get("params", {})),
+                params={
+                    **value.get("params", {}),
+                    **offers_of(value, lines, path, file=file, suite_dir=here),
+                },
                 line=lines.get((*path, "api_base")) or lines.get(path),
             )
         line = lines.get(path)

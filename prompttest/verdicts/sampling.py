@@ -31,7 +31,7 @@ def is_sampled(job: Job, baseline: Baseline | None) -> bool:
 def evaluate_samples(job: Job, outputs: Sequence[Output], result: Result, context: ContextFn) -> Result:
     """Run every check on every sample; the result shows the most frequent output."""
     checks = tuple(_count_check(job, spec_index, outputs, context) for spec_index in range(len(job.checks)))
-    texts = tuple(output.text for output in outputs)
+    texts = tuple(output.answer for output in outputs)  # distinct tool-call sets count apart
     latencies = [o.latency_ms for o in outputs if o.latency_ms is not None]
     costs = [o.cost_usd for o in outputs]
     return replace(
