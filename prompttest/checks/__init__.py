@@ -204,4 +204,4 @@ def quote(value: Any, limit: int = QUOTE_LIMIT) -> str:
 
 
 # The families register themselves on import; they need the names above, hence at the end.
-from prompttest.checks import custom, judged, metrics, structure, text  # noqa: E402,F401  (registers the families)
+from prompttest.checks import custom, judged, metrics, structure, text, tools  # noqa: E402,F401  (registers the families)
