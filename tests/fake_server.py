@@ -19,7 +19,8 @@ Usage in a test::
 
 Behaviours (what the server does with one chat-completion request):
 
-- ``Reply(text, prompt_tokens=None, completion_tokens=None, finish_reason=None, tool_calls=(), refusal=None)``:
+- ``Reply(text, prompt_tokens=None, completion_tokens=None, finish_reason=None,
+  tool_calls=(), refusal=None)``:
   200 with an OpenAI chat-completion body (or SSE chunks if the request has
   ``"stream": true``). Token counts default to whitespace word counts. A plain
   ``str`` anywhere a behaviour is accepted means ``Reply(str)``.

@@ -99,6 +99,9 @@ def test_the_snapshot_keeps_tool_calls_as_sorted_yaml_and_the_same_bytes_on_a_re
     again = weather.run("run", "--no-cache", capsys=capsys)
     assert again.code == 0 and "2 unchanged" in again.out
     assert (weather.root / "snapshots" / "weather.yaml").read_bytes() == first
+    cached = weather.run("run", capsys=capsys)  # the tool calls come back from the cache whole
+    assert cached.code == 0 and "2 unchanged" in cached.out and "2 cached" in cached.out
+    assert weather.server.count == 4
 
 
 def test_a_changed_argument_regresses_in_ci_and_diff_shows_the_argument(
@@ -106,11 +109,15 @@ def test_a_changed_argument_regresses_in_ci_and_diff_shows_the_argument(
 ) -> None:
     weather.run("run", "--json", "before.json", capsys=capsys)
     weather.server.reply = weather_reply(city="paris")
-    gate = weather.run("run", "--ci", "--no-cache", "--json", "after.json", capsys=capsys)
+    reports = ("--json", "after.json", "--markdown", "r.md", "--html", "r.html", "--junit", "r.xml")
+    gate = weather.run("run", "--ci", "--no-cache", *reports, capsys=capsys)
     assert gate.code == 1, gate.out
     row = next(line for line in gate.out.splitlines() if "weather/paris@fake" in line)
     assert row.startswith("regressed") and "tool_args" in row
-    assert '-  "city": "Paris",' in gate.out and '+  "city": "paris",' in gate.out
+    for report in ("r.md", "r.xml"):  # the diff shows the argument that moved, line by line
+        text = (weather.root / report).read_text()
+        assert '-  "city": "Paris",' in text and '+  "city": "paris",' in text, report
+    assert "&quot;city&quot;: &quot;<del>Paris" in (weather.root / "r.html").read_text()
     diffed = weather.run("diff", "before.json", "after.json", capsys=capsys)
     assert '-  "city": "Paris",' in diffed.out and '+  "city": "paris",' in diffed.out
     report = json.loads((weather.root / "after.json").read_text())
@@ -126,9 +133,10 @@ def test_a_changed_tool_definition_is_a_new_call_and_a_changed_request(
     tools = json.loads((weather.root / "suites" / "tools.json").read_text())
     tools[0]["function"]["description"] = "Today's weather in a city."
     (weather.root / "suites" / "tools.json").write_text(json.dumps(tools))
-    result = weather.run("run", capsys=capsys)
+    weather.run("run", "--json", "r.json", capsys=capsys)
     assert weather.server.count == 4  # not answered from the cache: the tools are in its key
-    assert "prompt changed" in result.out
+    results = json.loads((weather.root / "r.json").read_text())["results"]
+    assert all("prompt changed" in result["flags"] for result in results)
 
 
 def test_parallel_calls_invalid_arguments_and_a_length_stop_are_answers_not_errors(
@@ -171,7 +179,7 @@ def test_parallel_calls_invalid_arguments_and_a_length_stop_are_answers_not_erro
     assert report["cut"]["checks"][0]["passed"] is False and "length" in report["cut"]["checks"][0]["reason"]
     assert result.code == 1  # failing checks on new keys, not errors (3)
     snapshot = project.snapshot("odd")
-    assert "arguments_text: '{\"city\": \"Par'" in snapshot
+    assert 'arguments_text: \'{"city": "Par\'' in snapshot
 
 
 def test_structured_output_and_a_refusal_reach_the_provider_and_the_snapshot(
@@ -264,7 +272,9 @@ def test_a_broken_tool_definition_is_a_suite_error_with_its_line(
     assert project.server.count == 0
 
 
-def test_a_tools_file_error_points_into_that_file(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_tools_file_error_points_into_that_file(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project.root / "suites" / "tools.yaml").write_text(
         "- type: function\n  function:\n    name: ok\n- type: function\n  function:\n    name: 'bad name'\n"
     )
@@ -287,3 +297,55 @@ def test_tools_work_through_an_overriding_model(weather: Project, capsys: pytest
     assert result.code == 0, result.out + result.err
     assert all(request.json["tools"] == WEATHER_TOOLS for request in weather.server.requests)
     assert {request.json["model"] for request in weather.server.requests} == {"other"}
+
+
+def test_the_judge_sees_the_tool_calls(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.suite(
+        "judged",
+        """\
+        target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+        tools: [{type: function, function: {name: get_weather}}]
+        prompt: "Weather in Paris?"
+        cases:
+          - id: paris
+            expect:
+              - llm_judge: {rubric: "Calls get_weather for the city the user named.",
+                            model: openai/judge, api_base: "{api_base}"}
+        """,
+    )
+
+    def reply(request: dict[str, Any]) -> Reply:
+        if "Rubric:" in request["messages"][-1]["content"]:
+            graded = request["messages"][-1]["content"].rsplit("The output to grade:", 1)[1]
+            verdict = "get_weather" in graded and '"city": "Paris"' in graded
+            return Reply(json.dumps({"pass": verdict, "score": 1.0 if verdict else 0.0, "reason": "ok"}))
+        return Reply(None, tool_calls=(("get_weather", {"city": "Paris"}),))
+
+    project.server.reply = reply
+    result = project.run("run", "--json", "r.json", capsys=capsys)
+    assert result.code == 0, result.out + result.err
+    check = json.loads((project.root / "r.json").read_text())["results"][0]["checks"][0]
+    assert check["label"] == "llm_judge: #1" and check["passed"] is True
+
+
+def test_repeats_count_distinct_tool_call_sets(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.suite(
+        "sampled",
+        """\
+        target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+        tools: [{type: function, function: {name: get_weather}}]
+        prompt: "Weather in Paris?"
+        repeat: 3
+        cases:
+          - id: paris
+            expect: [{tool_called: get_weather}]
+        """,
+    )
+    cities = iter(["Paris", "paris", "Paris"])
+    project.server.reply = lambda request: Reply(None, tool_calls=(("get_weather", {"city": next(cities)}),))
+    result = project.run("run", capsys=capsys)
+    assert result.code == 0, result.out + result.err
+    snapshot = project.snapshot("sampled")
+    assert "samples: 3" in snapshot and "- count: 2" in snapshot and "- count: 1" in snapshot
+    assert '"city": "Paris"' in snapshot and '"city": "paris"' in snapshot
+    assert "'tool_called: get_weather': 3/3" in snapshot

@@ -87,6 +87,11 @@ def test_tool_called_times_counts_exactly() -> None:
     fails(check("tool_called", value, SEARCH), "get_weather called 0 times, expected 1")
 
 
+def test_tool_called_as_a_mapping_without_times_means_at_least_once() -> None:
+    passes(check("tool_called", {"name": "get_weather"}, PARIS, PARIS), "get_weather called 2 times")
+    fails(check("tool_called", {"name": "get_weather"}, SEARCH), "get_weather not called; called: search")
+
+
 def test_tool_called_times_zero_means_not_called() -> None:
     passes(check("tool_called", {"name": "search", "times": 0}, PARIS), "search called 0 times")
 
@@ -362,7 +367,7 @@ def test_prepare_accepts_good_values(name: str, value: Any) -> None:
     ("name", "value", "message"),
     [
         ("tool_called", "", "expected a tool name, got ''"),
-        ("tool_called", {"name": "get_weather"}, "expected a tool name or {name: <tool>, times: <n>}"),
+        ("tool_called", {"name": "f", "count": 2}, "expected a tool name or {name: <tool>, times: <n>}"),
         ("tool_called", {"name": "get_weather", "times": -1}, "times must be a non-negative integer, got -1"),
         (
             "tool_called",

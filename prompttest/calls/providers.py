@@ -225,8 +225,7 @@ def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Out
         raise ProviderError("malformed response: no message", retryable=True) from None
     text = getattr(message, "content", None)
     tool_calls = _tool_calls(getattr(message, "tool_calls", None))
-    refusal = getattr(message, "refusal", None)
-    refusal = refusal if isinstance(refusal, str) and refusal else None
+    refusal = _refusal(message)
     if not isinstance(text, str) and not tool_calls and refusal is None:
         raise ProviderError("malformed response: no message content and no tool call", retryable=True)
     finish_reason = getattr(choice, "finish_reason", None)
@@ -245,6 +244,14 @@ def _parse_response(response: Any, latency_ms: float, *, model: str = "") -> Out
         finish_reason=finish_reason if isinstance(finish_reason, str) else None,
         refusal=refusal,
     )
+
+
+def _refusal(message: Any) -> str | None:
+    """OpenAI's `message.refusal`; litellm keeps it among the provider's own fields."""
+    refusal = getattr(message, "refusal", None)
+    if refusal is None:
+        refusal = (getattr(message, "provider_specific_fields", None) or {}).get("refusal")
+    return refusal if isinstance(refusal, str) and refusal else None
 
 
 def _tool_calls(raw: Any) -> tuple[ToolCall, ...]:

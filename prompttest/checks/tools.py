@@ -74,18 +74,25 @@ def _not_json(call: ToolCall) -> str:
 def _prepare_tool_called(value: Any) -> str | None:
     if isinstance(value, str):
         return _tool_name(value)
-    if not isinstance(value, dict) or set(value) != {"name", "times"}:
+    if not isinstance(value, dict) or "name" not in value or not set(value) <= {"name", "times"}:
         return f"expected a tool name or {{name: <tool>, times: <n>}}, got {quote(value)}"
-    times = value["times"]
+    times = value.get("times", 1)
     if isinstance(times, bool) or not isinstance(times, int) or times < 0:
         return f"times must be a non-negative integer, got {quote(times)}"
     return _tool_name(value["name"])
 
 
-@register("tool_called", prepare=_prepare_tool_called)
+def _tool_called_label(value: Any, nth: int) -> str:
+    """`tool_called: get_weather`, `tool_called: get_weather 2 times`: read as a sentence."""
+    if isinstance(value, str) or "times" not in value:
+        return f"tool_called: {value if isinstance(value, str) else value['name']}"
+    return f"tool_called: {value['name']} {_times(value['times'])}"
+
+
+@register("tool_called", prepare=_prepare_tool_called, label=_tool_called_label)
 def tool_called(output: str, value: str | dict[str, Any], ctx: CheckContext) -> tuple[bool, str]:
     """A call to the tool is present; with `times`, exactly that many calls to it."""
-    name, times = (value, None) if isinstance(value, str) else (value["name"], value["times"])
+    name, times = (value, None) if isinstance(value, str) else (value["name"], value.get("times"))
     count = _names(ctx).count(name)
     if times is not None:
         reason = f"{name} called {_times(count)}"
@@ -226,7 +233,20 @@ def _which(name: str, index: int, count: int) -> str:
     return name if count == 1 else f"{name} call {index + 1} of {count}"
 
 
-@register("tool_args", prepare=_prepare_tool_args)
+def _tool_args_label(value: Any, nth: int) -> str:
+    """`tool_args: get_weather contains {"city":"Paris"}`: the tool, then the condition."""
+    calls = f"every {value['name']} call" if value.get("all") is True else value["name"]
+    conditions = ("json_schema", "equals", "contains", "json_path")
+    condition = next((key for key in conditions if key in value), None)
+    if condition is None:  # a malformed value: prepare_check reports it with its line
+        return f"tool_args: {canonical_json(value)}"
+    if condition == "json_path":
+        path = value["json_path"]
+        return f"tool_args: {calls} {path['path']} equals {canonical_json(path['equals'])}"
+    return f"tool_args: {calls} {condition.replace('_', ' ')} {canonical_json(value[condition])}"
+
+
+@register("tool_args", prepare=_prepare_tool_args, label=_tool_args_label)
 def tool_args(output: str, value: dict[str, Any], ctx: CheckContext) -> tuple[bool, str]:
     """A call to the tool has arguments meeting the one condition (`all: true`: every call)."""
     kind = _condition(value)

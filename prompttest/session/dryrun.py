@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..calls.cache import ResponseCache
 from ..checks import calls_for
@@ -53,6 +53,8 @@ def dry_run(project: Project, options: RunOptions) -> DryRun:
                 calls.setdefault(call.model, {})[call.cache_key()] = call
                 output = cache.get(call)
                 ctx = CheckContext(vars=job.vars, messages=job.call.messages)
+                if output is not None:  # a judge grades the tool calls too: its call names them
+                    ctx = replace(ctx, tool_calls=output.tool_calls, refusal=output.refusal)
                 for spec in job.checks:
                     needed = calls_for(spec, output.text if output else "...", ctx)
                     if output is None:
