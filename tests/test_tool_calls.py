@@ -349,3 +349,20 @@ def test_repeats_count_distinct_tool_call_sets(project: Project, capsys: pytest.
     assert "samples: 3" in snapshot and "- count: 2" in snapshot and "- count: 1" in snapshot
     assert '"city": "Paris"' in snapshot and '"city": "paris"' in snapshot
     assert "'tool_called: get_weather': 3/3" in snapshot
+
+
+def test_a_key_echoed_into_tool_arguments_or_a_refusal_reaches_no_file(
+    weather: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-planted-secret-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    echoed = (("get_weather", {"city": "Paris", "note": f"key {secret}"}),)
+    weather.server.reply = lambda request: Reply(None, tool_calls=echoed, refusal=f"no {secret}")
+    result = weather.run("run", "--json", "r.json", "--html", "r.html", "--markdown", "r.md", capsys=capsys)
+    assert weather.server.requests[0].headers["authorization"] == f"Bearer {secret}"
+    written = weather.tree(include_state=True)
+    assert any(name.startswith(".prompttest/cache") for name in written)
+    for name, data in written.items():
+        assert secret.encode() not in data, name
+    assert secret not in result.out + result.err
+    assert "note: key [REDACTED:OPENAI_API_KEY]" in weather.snapshot("weather")
