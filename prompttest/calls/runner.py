@@ -72,7 +72,8 @@ def answer_stream(
     options: CallOptions,
     on_progress: ProgressFn | None = None,
 ) -> Tally:
-    """Answer each item's calls, then its follow-up calls (judges), then hand it to `done`.
+    """Answer each item's calls, then its follow-up calls, round after round (a conversation's
+    next turns, then its judges) until it asks for none it has no answer to; then hand it to `done`.
 
     Items are taken from `items` as workers free up and handed to `done` as soon as their
     answers are in, so a run holds the items in flight, never all of them: memory stays
@@ -94,8 +95,9 @@ def answer_stream(
             if stop_received():  # a Ctrl-C that some await swallowed must not start more calls
                 raise asyncio.CancelledError
             answers = await asker.answer_all(calls(item))
-            more = follow_up(item, answers)
-            if more:
+            # Rounds of follow-up calls (a conversation's next turns, then judges) until the
+            # item asks nothing it has no answer to.
+            while more := [call for call in follow_up(item, answers) if call.cache_key() not in answers]:
                 progress.total += len(more)
                 answers = {**answers, **await asker.answer_all(more)}
             done(item, answers)

@@ -66,7 +66,7 @@ def _judge_call(value: dict[str, Any], output: str, ctx: CheckContext) -> Call:
     return judge.judge_call(
         rubric=value["rubric"],
         prompt=ctx.prompt,
-        output=answer_text(output, ctx.tool_calls, ctx.refusal),
+        output=ctx.transcript or answer_text(output, ctx.tool_calls, ctx.refusal),
         model=value["model"],
         params=value["params"],
         api_base=value.get("api_base"),

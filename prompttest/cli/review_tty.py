@@ -17,7 +17,6 @@ from contextlib import contextmanager
 import click
 
 from ..model import Result
-from ..model.outputs import answer_text
 from ..records.review import Change, Decision
 
 KEYS = "a accept · r reject · s skip · A/R/S all remaining · q quit"
@@ -44,7 +43,7 @@ def describe(change: Change, *, index: int, total: int, previous: Result | None)
     if previous is not None:
         lines.append("  " + _deltas(previous, result))
     current = change.current
-    old = answer_text(current.output, current.tool_calls, current.refusal) if current else ""
+    old = current.baseline().output if current else ""
     new = result.answer or ""
     if result.output is None:
         lines.append("  (the case or target is gone: accepting removes the entry)")

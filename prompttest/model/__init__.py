@@ -9,8 +9,20 @@ suite file -> Suite/Case/Target -> Job (one result key, its Call and checks)
 
 from __future__ import annotations
 
-from .inputs import Call, Case, CheckSpec, Job, Suite, Target, canonical_json, key_matches, result_key
-from .outputs import Output, ToolCall, tool_calls_from
+from .inputs import (
+    Call,
+    Case,
+    CheckSpec,
+    Job,
+    RenderedTurn,
+    Suite,
+    Target,
+    Turn,
+    canonical_json,
+    key_matches,
+    result_key,
+)
+from .outputs import Output, Said, ToolCall, tool_calls_from
 from .results import VERDICT_ORDER, CheckContext, CheckError, CheckResult, Result, Verdict
 
 __all__ = [
@@ -21,10 +33,13 @@ __all__ = [
     "CheckResult",
     "CheckSpec",
     "Job",
+    "RenderedTurn",
     "Output",
     "Result",
+    "Said",
     "Suite",
     "Target",
+    "Turn",
     "ToolCall",
     "VERDICT_ORDER",
     "Verdict",

@@ -57,6 +57,16 @@ class CheckSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class Turn:
+    """One user turn of a conversation, as loaded: its message (a template) and its checks,
+    which grade the assistant's last answer in that turn."""
+
+    user: str
+    expect: tuple[CheckSpec, ...] = ()
+    line: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Case:
     """One set of template variables plus checks, as loaded (not yet rendered)."""
 
@@ -71,6 +81,10 @@ class Case:
     line: int | None = None
     repeat: int | None = None
     pass_rule: PassRule | None = None
+    turns: tuple[Turn, ...] | None = None
+    # Canned answers to tool calls (an agent loop), and how many calls a turn may take.
+    tool_results: dict[str, Any] | None = None
+    max_steps: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +104,20 @@ class Suite:
     repeat: int | None = None
     pass_rule: PassRule | None = None
     params_line: int | None = None  # where `params:` is, for errors found once targets are known
+    turns: tuple[Turn, ...] | None = None
+    tool_results: dict[str, Any] | None = None
+    max_steps: int | None = None
+
+
+DEFAULT_MAX_STEPS = 5  # calls a turn of an agent loop may take before it is stopped
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedTurn:
+    """A turn ready to send: the user message (rendered) and the checks on its last answer."""
+
+    message: dict[str, Any]
+    checks: tuple[CheckSpec, ...] = ()
 
 
 def result_key(suite: str, case: str, target: str) -> str:
@@ -152,11 +180,34 @@ class Job:
     case_line: int | None = None
     samples: int = 1
     pass_rule: PassRule = field(default_factory=PassRule)
+    # A conversation: `call` sends the first user turn; each later turn (its user message
+    # and the checks on its last answer) is sent with the whole conversation so far.
+    turns: tuple[RenderedTurn, ...] = ()
+    tool_results: dict[str, Any] | None = None
+    max_steps: int = DEFAULT_MAX_STEPS
     _calls: tuple[Call, ...] = field(default=(), init=False, repr=False, compare=False)
 
     @property
     def key(self) -> str:
         return result_key(self.suite, self.case, self.target)
+
+    def request_hash(self) -> str:
+        """Its call's hash; a conversation's also covers its later turns and canned results,
+        so that editing turn 3 flags `prompt changed` too."""
+        if not self.is_conversation:
+            return self.call.request_hash()
+        payload = {
+            "call": self.call.request_hash(),
+            "turns": [turn.message for turn in self.turns[1:]],
+            "tool_results": self.tool_results,
+            "max_steps": self.max_steps,
+        }
+        return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
+
+    @property
+    def is_conversation(self) -> bool:
+        """More than one call to answer: several turns, or tool calls answered from the suite."""
+        return len(self.turns) > 1 or self.tool_results is not None
 
     def calls(self) -> list[Call]:
         """One call per sample; the sample index is in each cache key, so samples are independent."""

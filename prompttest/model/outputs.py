@@ -140,3 +140,48 @@ class Output:
             finish_reason=data.get("finish_reason"),
             refusal=data.get("refusal"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Said:
+    """One assistant message of a conversation: in which turn, after which user message
+    (the first step of a turn), its text and its tool calls."""
+
+    turn: int
+    text: str
+    tool_calls: tuple[ToolCall, ...] = ()
+    user: str | None = None  # the user message this turn opened with (first step only)
+
+    def to_data(self) -> dict[str, Any]:
+        """The snapshot and record form: turn, user, output, then the tool calls."""
+        data: dict[str, Any] = {"turn": self.turn}
+        if self.user is not None:
+            data["user"] = self.user
+        data["output"] = self.text
+        if self.tool_calls:
+            data["tool_calls"] = [call.to_data() for call in self.tool_calls]
+        return data
+
+    @classmethod
+    def from_data(cls, data: Mapping[str, Any]) -> Said:
+        user = data.get("user")
+        return cls(
+            turn=int(data["turn"]),
+            text=str(data.get("output", "")),
+            tool_calls=tool_calls_from(data.get("tool_calls")),
+            user=None if user is None else str(user),
+        )
+
+
+def transcript_from(data: Any) -> tuple[Said, ...]:
+    return tuple(Said.from_data(item) for item in data or ())
+
+
+def transcript_text(transcript: tuple[Said, ...]) -> str:
+    """A conversation as one text, turn by turn: what verdicts compare and reports diff."""
+    parts = []
+    for said in transcript:
+        if said.user is not None:
+            parts.append(f"[turn {said.turn}] user: {said.user}")
+        parts.append(f"[turn {said.turn}] assistant: {answer_text(said.text, said.tool_calls)}")
+    return "\n".join(parts)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .inputs import Call, result_key
-from .outputs import Output, ToolCall, answer_text, tool_calls_from
+from .outputs import Output, Said, ToolCall, answer_text, tool_calls_from, transcript_from, transcript_text
 from .stats import wilson_interval
 
 
@@ -44,6 +44,8 @@ class CheckContext:
     finish_reason: str | None = None
     refusal: str | None = None
     tools: tuple[dict[str, Any], ...] = ()
+    # A conversation up to the graded answer, as one text: what a judge of it reads.
+    transcript: str = ""
     # Judged checks read the answers to the calls they asked for (judge, embeddings) here;
     # it raises CheckError when that call failed.
     answer_for: Callable[[Call], Output] = _no_answers
@@ -188,6 +190,9 @@ class Result:
     refusal: str | None = None
     snapshot_tool_calls: tuple[ToolCall, ...] = ()
     snapshot_refusal: str | None = None
+    # A conversation: every assistant message, turn by turn (`output` is the last one's text).
+    transcript: tuple[Said, ...] = ()
+    snapshot_transcript: tuple[Said, ...] = ()
     # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
     # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
     # the run's reading of the result (a record read back without it takes it from `passed`).
@@ -200,12 +205,18 @@ class Result:
     @property
     def answer(self) -> str | None:
         """The output with its tool calls and refusal, as one text: what reports show and diff."""
-        return None if self.output is None else answer_text(self.output, self.tool_calls, self.refusal)
+        if self.output is None:
+            return None
+        if self.transcript:
+            return transcript_text(self.transcript)
+        return answer_text(self.output, self.tool_calls, self.refusal)
 
     @property
     def snapshot_answer(self) -> str | None:
         if self.snapshot_output is None:
             return None
+        if self.snapshot_transcript:
+            return transcript_text(self.snapshot_transcript)
         return answer_text(self.snapshot_output, self.snapshot_tool_calls, self.snapshot_refusal)
 
     @property
@@ -255,6 +266,8 @@ class Result:
             data["tool_calls"] = [call.to_data() for call in self.tool_calls]
         if self.refusal is not None:
             data["refusal"] = self.refusal
+        if self.transcript:
+            data["turns"] = [said.to_data() for said in self.transcript]
         return data
 
     def _snapshot_dict(self) -> dict[str, Any]:
@@ -263,6 +276,8 @@ class Result:
             data["tool_calls"] = [call.to_data() for call in self.snapshot_tool_calls]
         if self.snapshot_refusal is not None:
             data["refusal"] = self.snapshot_refusal
+        if self.snapshot_transcript:
+            data["turns"] = [said.to_data() for said in self.snapshot_transcript]
         return data
 
     @classmethod
@@ -308,5 +323,7 @@ class Result:
             refusal=data.get("refusal"),
             snapshot_tool_calls=tool_calls_from(snapshot.get("tool_calls")) if snapshot else (),
             snapshot_refusal=snapshot.get("refusal") if snapshot else None,
+            transcript=transcript_from(data.get("turns")),
+            snapshot_transcript=transcript_from(snapshot.get("turns")) if snapshot else (),
             fails_run=None if "passed" not in data else not data["passed"],
         )

@@ -137,6 +137,7 @@ def _from_entry(suite: str, entry: Entry, *, side: str) -> Result:
         known_failing=entry.known_failing,
         tool_calls=entry.tool_calls,
         refusal=entry.refusal,
+        transcript=entry.transcript,
     )
 
 
@@ -165,8 +166,10 @@ def compare(a: Side, b: Side) -> Comparison:
                 snapshot_checks=_checks(before),
                 snapshot_tool_calls=before.tool_calls,
                 snapshot_refusal=before.refusal,
+                snapshot_transcript=before.transcript,
                 tool_calls=(),
                 refusal=None,
+                transcript=(),
             )
             results.add(next(positions), obsolete)
     # ci=True: a comparison writes nothing, and a key missing from A fails like an uncommitted one.
@@ -217,6 +220,7 @@ def _judge(before: Result | None, after: Result) -> Result:
         snapshot_checks=dict(baseline.checks) if baseline else None,
         snapshot_tool_calls=before.tool_calls if baseline and before else (),
         snapshot_refusal=before.refusal if baseline and before else None,
+        snapshot_transcript=before.transcript if baseline and before else (),
     )
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from ..errors import SnapshotError
 from ..io.yamlsource import load_yaml, stream_yaml_file
-from ..model import Result, ToolCall, tool_calls_from
-from ..model.outputs import answer_text
+from ..model import Result, Said, ToolCall, tool_calls_from
+from ..model.outputs import answer_text, transcript_from, transcript_text
 from ..verdicts.table import MAX_DISTINCT_OUTPUTS, Baseline, output_distribution
 
 PASS, FAIL = "pass", "fail"
@@ -40,6 +40,8 @@ class Entry:
     # What the answer held besides its text (a sampled entry counts them in its outputs).
     tool_calls: tuple[ToolCall, ...] = ()
     refusal: str | None = None
+    # A conversation: every assistant message, turn by turn (`output` is the last one's text).
+    transcript: tuple[Said, ...] = ()
 
     @property
     def name(self) -> str:
@@ -47,7 +49,9 @@ class Entry:
 
     def baseline(self) -> Baseline:
         return Baseline(
-            output=answer_text(self.output, self.tool_calls, self.refusal),
+            output=transcript_text(self.transcript)
+            if self.transcript
+            else answer_text(self.output, self.tool_calls, self.refusal),
             checks=dict(self.checks),
             model=self.model,
             request=self.request,
@@ -67,6 +71,10 @@ class Entry:
         data: dict[str, Any] = {"model": self.model, "request": self.request}
         if self.known_failing:
             data["known_failing"] = True
+        if self.samples == 1 and self.transcript:
+            data["turns"] = [said.to_data() for said in self.transcript]
+            data["checks"] = {label: PASS if ok else FAIL for label, ok in self.checks.items()}
+            return data
         if self.samples == 1:
             data["output"] = self.output
             if self.refusal is not None:
@@ -99,6 +107,7 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         judges={check.label: dict(check.judge) for check in result.checks if check.judge is not None},
         tool_calls=result.tool_calls,
         refusal=result.refusal,
+        transcript=result.transcript,
     )
     if len(result.outputs) <= 1:
         return entry
@@ -222,7 +231,8 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
         raise broken("must be a mapping")
     if "samples" in raw:
         return _sampled_entry(case, target, raw, broken)
-    output = raw.get("output")
+    transcript = _transcript(raw, broken)
+    output = transcript[-1].text if transcript else raw.get("output")
     checks = raw.get("checks") or {}
     if not isinstance(output, str):
         raise broken("`output` must be a string")
@@ -239,7 +249,26 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
         judges=_judges(raw, broken),
         tool_calls=_tool_calls(raw, broken),
         refusal=_optional_text(raw, "refusal", broken),
+        transcript=transcript,
     )
+
+
+def _transcript(raw: dict[str, Any], broken: Any) -> tuple[Said, ...]:
+    turns = raw.get("turns")
+    if turns is None:
+        return ()
+    well_formed = isinstance(turns, list) and all(
+        isinstance(t, dict)
+        and isinstance(t.get("turn"), int)
+        and isinstance(t.get("output", ""), str)
+        and isinstance(t.get("user", ""), str)
+        for t in turns
+    )
+    if not well_formed or not turns:
+        raise broken("`turns` must list `{turn, user, output, tool_calls}` mappings")
+    for said in turns:
+        _tool_calls(said, broken)
+    return transcript_from(turns)
 
 
 def _tool_calls(raw: dict[str, Any], broken: Any) -> tuple[ToolCall, ...]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from ..calls.cache import ResponseCache
 from ..calls.runner import CallOptions, ProgressFn, answer_stream
 from ..calls.secrets import Redactor
+from ..checks.custom import load_function
 from ..config import Project
 from ..records.committed import untracked
 from ..records.locking import snapshot_lock
@@ -22,7 +23,7 @@ from ..records.spool import EntrySpool
 from .exits import key_exit_code
 from .options import RunOptions, recorded_options
 from .plan import plan
-from .results import KeyResults, judged_calls
+from .results import KeyResults, next_calls
 from .snapshot_updates import write_snapshots
 
 
@@ -59,14 +60,15 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     )
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
     gate = partial(key_exit_code, ci=options.ci, update=options.update, strict=options.strict)
-    keys = KeyResults(the_plan, baselines, alpha=options.alpha, gate=gate)
+    python = partial(load_function, root=str(project.root))  # tool_results' python: functions
+    keys = KeyResults(the_plan, baselines, alpha=options.alpha, gate=gate, python=python)
     try:
         tally = answer_stream(
             enumerate(the_plan.iter_jobs()),
             calls=lambda item: item[1].calls(),
-            # Judged checks grade the outputs with calls of their own (judges, embeddings):
-            # the same cache, retries and budget as the suite's calls.
-            follow_up=lambda item, answers: judged_calls(item[1], answers),
+            # A conversation's next turns, then the calls of judged checks (judges,
+            # embeddings): the same cache, retries and budget as the suite's calls.
+            follow_up=lambda item, answers: next_calls(item[1], answers, python=python),
             done=keys.decide,
             total=the_plan.calls,
             cache=cache,

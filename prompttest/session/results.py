@@ -7,6 +7,7 @@ together; a complete plan's snapshot entries that no key produced are `obsolete`
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable, Container, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
@@ -16,16 +17,43 @@ from ..checks import calls_for, run_check
 from ..checks.similarity import classify_change
 from ..errors import EXIT_OK
 from ..model import Call, CheckContext, CheckError, CheckResult, Job, Output, Result, Suite, Verdict
+from ..model.outputs import transcript_text
 from ..records.snapshots import Entry
 from ..records.spool import EntrySpool, ResultSpool
-from ..verdicts.sampling import ContextFn, SampleTests, evaluate_samples, is_sampled, judge_sample
+from ..verdicts.sampling import (
+    ContextFn,
+    SampleTests,
+    count_checks,
+    evaluate_samples,
+    is_sampled,
+    judge_sample,
+)
 from ..verdicts.table import Baseline, Outcome, decide, flags
+from .conversation import Grading, LoadFn, Walk, completion, gradings, not_reached, walk
 from .plan import Plan
 
 
 def entry_name(job: Job) -> str:
     """The job's entry in its suite's snapshot file: `case@target`."""
     return f"{job.case}@{job.target}"
+
+
+def next_calls(job: Job, answers: Mapping[str, Answer], *, python: LoadFn) -> list[Call]:
+    """What the job asks once these answers are in: a conversation's next turns (one call a
+    sample, while any goes on), then the calls its judged checks need."""
+    if not job.is_conversation:
+        return judged_calls(job, answers)
+    walks = [walk(job, first, answers, python=python) for first in job.calls()]
+    pending = [walked.next_call for walked in walks if walked.next_call is not None]
+    if pending:
+        return pending
+    calls = []
+    for walked in walks:
+        for grading in gradings(job, walked) if walked.error is None else ():
+            if grading.step is not None and grading.step.answer.output is not None:
+                ctx = _context(job, grading.step.answer.output, step=grading)
+                calls += calls_for(grading.spec, grading.step.answer.output.text, ctx)
+    return calls
 
 
 def judged_calls(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
@@ -41,10 +69,13 @@ def judged_calls(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
     return calls
 
 
-def _judging_cost(job: Job, answers: Mapping[str, Answer]) -> float | None:
+def _judging_cost(job: Job, answers: Mapping[str, Answer], python: LoadFn) -> float | None:
     """What the key's judged calls cost this run (cache hits are free; None: a price is
     unknown). A call two keys share is paid once, by the key whose call brought it."""
     own = {call.cache_key() for call in job.calls()}
+    if job.is_conversation:  # every turn's calls are the key's own, not its judges'
+        walks = [walk(job, first, answers, python=python) for first in job.calls()]
+        own |= {step.call.cache_key() for walked in walks for step in walked.steps}
     total: float | None = 0.0
     for key, answer in answers.items():
         if key in own or answer.reused or answer.output is None or answer.output.cached:
@@ -66,11 +97,10 @@ def _answer_lookup(answers: Mapping[str, Answer]) -> Callable[[Call], Output]:
     return answer_for
 
 
-def _result(job: Job, answers: list[Answer], entry: Entry | None, context: ContextFn) -> Result:
-    """The key's result from its samples' answers; an error in any sample is the key's error."""
+def _skeleton(job: Job, entry: Entry | None, error: str | None, attempts: int) -> Result:
+    """The key's result before its checks: what it is, its snapshot, or its error."""
     baseline = entry.baseline() if entry else None
-    error = next((a.error for a in answers if a.output is None), None)
-    result = Result(
+    return Result(
         suite=job.suite,
         case=job.case,
         target=job.target,
@@ -78,17 +108,25 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
         verdict=decide(baseline, Outcome(output=None, error=error)),
         output=None,
         error=error,
-        request=job.call.request_hash(),
-        attempts=sum(a.attempts for a in answers),
+        request=job.request_hash(),
+        attempts=attempts,
         known_failing=bool(entry and entry.known_failing),
         snapshot_output=entry.output if entry else None,
         snapshot_checks=dict(entry.checks) if entry else None,
         snapshot_tool_calls=entry.tool_calls if entry else (),
         snapshot_refusal=entry.refusal if entry else None,
+        snapshot_transcript=entry.transcript if entry else (),
         suite_path=job.suite_path,
         case_file=job.case_file,
         case_line=job.case_line,
     )
+
+
+def _result(job: Job, answers: list[Answer], entry: Entry | None, context: ContextFn) -> Result:
+    """The key's result from its samples' answers; an error in any sample is the key's error."""
+    baseline = entry.baseline() if entry else None
+    error = next((a.error for a in answers if a.output is None), None)
+    result = _skeleton(job, entry, error, sum(a.attempts for a in answers))
     outputs = [a.output for a in answers if a.output is not None]
     if error is not None:
         return result
@@ -117,6 +155,58 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
     stale = frozenset(check.label for check in result.checks if check.stale)
     outcome = Outcome(output=output.answer, checks=_outcomes(result.checks), stale=stale)
     return replace(result, verdict=decide(baseline, outcome))
+
+
+def _conversation_result(
+    job: Job, answers: Mapping[str, Answer], entry: Entry | None, context: ContextFn, python: LoadFn
+) -> Result:
+    """A conversation's result: every sample walked turn by turn, its checks on the answers
+    of their turns, a failed call the key's error (naming its turn)."""
+    walks = [walk(job, first, answers, python=python) for first in job.calls()]
+    error = next((walked.error for walked in walks if walked.error), None)
+    result = _skeleton(job, entry, error, _attempts(walks))
+    if error is not None:
+        return result
+    per_sample = [_conversation_checks(job, walked, context) for walked in walks]
+    said = [walked.transcript(job) for walked in walks]
+    outputs = [step.answer.output for walked in walks for step in walked.steps if step.answer.output]
+    costs = [output.cost_usd for output in outputs]
+    latencies = [sum(s.answer.output.latency_ms or 0 for s in w.steps if s.answer.output) for w in walks]
+    result = replace(
+        result,
+        output=said[0][-1].text if said[0] else "",
+        checks=tuple(per_sample[0]) if len(walks) == 1 else count_checks(job, per_sample),
+        transcript=said[0] if len(walks) == 1 else (),
+        outputs=tuple(transcript_text(s) for s in said) if len(walks) > 1 else (),
+        latency_ms=round(statistics.median(latencies), 1) if latencies else None,
+        prompt_tokens=sum(output.prompt_tokens or 0 for output in outputs),
+        completion_tokens=sum(output.completion_tokens or 0 for output in outputs),
+        cost_usd=None if any(cost is None for cost in costs) else sum(c for c in costs if c is not None),
+        cached=all(output.cached for output in outputs),
+        attempts=_attempts(walks),
+    )
+    baseline = entry.baseline() if entry else None
+    result = _settle_checks(result, baseline)
+    if result.error is not None or len(walks) > 1:
+        return result  # a sampled key's verdict is decided run-wide, later
+    stale = frozenset(check.label for check in result.checks if check.stale)
+    outcome = Outcome(output=result.answer, checks=_outcomes(result.checks), stale=stale)
+    return replace(result, verdict=decide(baseline, outcome))
+
+
+def _conversation_checks(job: Job, walked: Walk, context: ContextFn) -> list[CheckResult]:
+    checks = [completion(job, walked)]
+    for grading in gradings(job, walked):
+        output = grading.step.answer.output if grading.step else None
+        if output is None:
+            checks.append(not_reached(grading, walked))
+        else:
+            checks.append(run_check(grading.spec, output.text, context(job, output, step=grading)))
+    return checks
+
+
+def _attempts(walks: Sequence[Walk]) -> int:
+    return sum(step.answer.attempts for walked in walks for step in walked.steps)
 
 
 def _settle_checks(result: Result, baseline: Baseline | None) -> Result:
@@ -154,7 +244,15 @@ def _describe_change(result: Result) -> Result:
     return replace(result, similarity=round(summary.similarity, 3), change=change)
 
 
-def _context(job: Job, output: Output, *, answer_for: Callable[[Call], Output] | None = None) -> CheckContext:
+def _context(
+    job: Job,
+    output: Output,
+    *,
+    answer_for: Callable[[Call], Output] | None = None,
+    step: Grading | None = None,
+) -> CheckContext:
+    """What a check may read besides the text; `step`: in a conversation, the graded answer's
+    turn (its call's messages, and the transcript up to it for judges)."""
     context = CheckContext(
         vars=job.vars,
         model=job.call.model,
@@ -171,6 +269,11 @@ def _context(job: Job, output: Output, *, answer_for: Callable[[Call], Output] |
         refusal=output.refusal,
         tools=tuple(job.call.params.get("tools") or ()),
     )
+    if step is not None and step.step is not None:
+        # A turn's answer: its last text, and every tool call it made on the way there.
+        context = replace(
+            context, messages=step.step.call.messages, transcript=step.transcript, tool_calls=step.tool_calls
+        )
     return context if answer_for is None else replace(context, answer_for=answer_for)
 
 
@@ -182,9 +285,16 @@ class KeyResults:
     """Each key's result, decided the moment its answers are in, kept in a spool on disk."""
 
     def __init__(
-        self, the_plan: Plan, baselines: EntrySpool, *, alpha: float, gate: Callable[[Result], int]
+        self,
+        the_plan: Plan,
+        baselines: EntrySpool,
+        *,
+        alpha: float,
+        gate: Callable[[Result], int],
+        python: LoadFn,
     ) -> None:
         self.plan, self.baselines, self.alpha = the_plan, baselines, alpha
+        self.python = python  # loads the functions of `tool_results: {python: module:function}`
         self.gate = gate  # the key's exit code in the run's mode: `passed` says what it makes of the run
         self.spool = ResultSpool()
         self.count = 0
@@ -198,8 +308,11 @@ class KeyResults:
         if entry is not None:
             self.baselines.produced(job.suite, name)
         context = partial(_context, answer_for=_answer_lookup(answers))
-        result = _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context)
-        result = replace(result, judge_cost_usd=_judging_cost(job, answers))
+        if job.is_conversation:
+            result = _conversation_result(job, answers, entry, context, self.python)
+        else:
+            result = _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context)
+        result = replace(result, judge_cost_usd=_judging_cost(job, answers, self.python))
         baseline = entry.baseline() if entry else None
         if is_sampled(job, baseline):
             self.sampled.add(position, result)

@@ -10,7 +10,19 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from prompttest.errors import SuiteError
-from prompttest.model import Call, Case, CheckSpec, Job, Suite, Target, canonical_json, result_key
+from prompttest.model import (
+    Call,
+    Case,
+    CheckSpec,
+    Job,
+    RenderedTurn,
+    Suite,
+    Target,
+    Turn,
+    canonical_json,
+    result_key,
+)
+from prompttest.model.inputs import DEFAULT_MAX_STEPS
 from prompttest.model.stats import PassRule
 from prompttest.suites.template import render, render_value
 
@@ -46,6 +58,7 @@ def iter_jobs(
     targets = targets_of(suite, targets_override, default_target)
     for case in suite.cases:
         messages, checks = render_case(suite, case)
+        turns, tool_results, max_steps = conversation_of(suite, case)
         for target in targets:
             call = Call(
                 model=target.model,
@@ -65,6 +78,9 @@ def iter_jobs(
                 case_line=case.line,
                 samples=_samples(suite, case, repeat),
                 pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
+                turns=turns,
+                tool_results=tool_results,
+                max_steps=max_steps,
             )
 
 
@@ -98,6 +114,16 @@ def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
 def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:
     """A case's rendered messages and checks (the suite's checks first)."""
     where = f"case '{case.id}'"
+    turns = _turns_of(suite, case)
+    if turns is not None:  # a conversation: the system message, then its first turn
+        system = case.system if case.system is not None else suite.system
+        head = ({"role": "system", "content": system},) if system is not None else ()
+        messages: Messages = tuple(
+            {**m, "content": render(m["content"], case.vars, where=where, file=case.file, line=case.line)}
+            for m in head
+        )
+        messages += (_user_message(case, turns[0], 1),)
+        return messages, _case_checks(suite, case, turns)
     messages = tuple(
         {
             **message,
@@ -111,20 +137,71 @@ def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ..
         }
         for message in _message_templates(suite, case)
     )
+    return messages, _case_checks(suite, case, None)
+
+
+def _case_checks(suite: Suite, case: Case, turns: tuple[Turn, ...] | None) -> tuple[CheckSpec, ...]:
+    """The checks on the case's last answer: the suite's, then the case's (and the only
+    turn's, when one call answers the whole case)."""
+    checks = _render_checks(case, suite.expect + case.expect)
+    if turns is not None and len(turns) == 1 and _tool_results_of(suite, case) is None:
+        checks = _render_checks(case, turns[0].expect, turn=1) + checks
+    return checks
+
+
+def conversation_of(suite: Suite, case: Case) -> tuple[tuple[RenderedTurn, ...], dict[str, Any] | None, int]:
+    """A case's turns (rendered; none for a single call), canned tool results and max steps."""
+    turns = _turns_of(suite, case)
+    tool_results = _tool_results_of(suite, case)
+    max_steps = case.max_steps or suite.max_steps or DEFAULT_MAX_STEPS
+    if tool_results is None and (turns is None or len(turns) == 1):
+        return (), None, max_steps  # one call, as a plain case
+    if turns is None:  # a prompt whose tool calls get canned results: one turn, the prompt's
+        return (RenderedTurn(message={}),), tool_results, max_steps
+    rendered = tuple(
+        RenderedTurn(message=_user_message(case, turn, n), checks=_render_checks(case, turn.expect, turn=n))
+        for n, turn in enumerate(turns, 1)
+    )
+    return rendered, tool_results, max_steps
+
+
+def _turns_of(suite: Suite, case: Case) -> tuple[Turn, ...] | None:
+    """The case's turns, else the suite's when the case names no prompt of its own."""
+    if case.turns is not None:
+        return case.turns
+    if case.prompt is None and case.messages is None:
+        return suite.turns
+    return None
+
+
+def _tool_results_of(suite: Suite, case: Case) -> dict[str, Any] | None:
+    return case.tool_results if case.tool_results is not None else suite.tool_results
+
+
+def _user_message(case: Case, turn: Turn, n: int) -> dict[str, Any]:
+    where = f"case '{case.id}' turn {n}"
+    return {
+        "role": "user",
+        "content": render(turn.user, case.vars, where=where, file=case.file, line=turn.line),
+    }
+
+
+def _render_checks(
+    case: Case, specs: Sequence[CheckSpec], *, turn: int | None = None
+) -> tuple[CheckSpec, ...]:
+    """Checks with the case's variables filled in; a turn's checks are labelled `turn N: ...`."""
+    where = f"case '{case.id}'" if turn is None else f"case '{case.id}' turn {turn}"
     checks = []
     seen: dict[str, int] = {}  # n-th check of each name: unnamed judges are told apart by it
-    for check in suite.expect + case.expect:
+    for check in specs:
         value = render_value(check.value, case.vars, where=where, file=case.file, line=case.line)
         seen[check.name] = seen.get(check.name, 0) + 1
-        checks.append(
-            CheckSpec(
-                name=check.name,
-                value=value,
-                line=check.line,
-                label_text=_label(check.name, value, seen[check.name]),
-            )
-        )
-    return messages, tuple(checks)
+        label = _label(check.name, value, seen[check.name])
+        if turn is not None:
+            spec = CheckSpec(name=check.name, value=value)
+            label = f"turn {turn}: {label or spec.label}"
+        checks.append(CheckSpec(name=check.name, value=value, line=check.line, label_text=label))
+    return tuple(checks)
 
 
 def _label(name: str, value: Any, nth: int) -> str | None:
@@ -157,13 +234,16 @@ def vet_cases(suite: Suite) -> None:
 
 def _vet_case(suite: Suite, case: Case, vetted: dict[tuple[str, str], str | None]) -> None:
     checks = render_case(suite, case)[1]
+    first_turn = len(checks) - len(suite.expect) - len(case.expect)  # a one-call case's turn checks
+    files = [case.file] * first_turn + [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
+    checks += tuple(check for turn in conversation_of(suite, case)[0] for check in turn.checks)
+    files += [case.file] * (len(checks) - len(files))
     try:
         from prompttest.checks import prepare_check
     except ImportError:  # the registry is optional while the package is assembled
         return
-    files = [suite.path] * len(suite.expect) + [case.file] * len(case.expect)
     labels: dict[str, int | None] = {}
-    for check, file in zip(checks, files, strict=False):
+    for check, file in zip(checks, files, strict=True):
         if check.label in labels:
             # Snapshots keep one outcome per label: two checks under one label would clash.
             raise SuiteError(

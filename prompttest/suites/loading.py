@@ -14,13 +14,14 @@ from typing import Any
 
 from prompttest.errors import SuiteError
 from prompttest.io.yamlsource import Lines, YamlPath, line_of, load_yaml_file
-from prompttest.model import Case, Suite, Target
+from prompttest.model import Case, Suite, Target, Turn
 from prompttest.model.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suites.casefiles import case_id_text, read_case_file, to_checks
 from prompttest.suites.jobs import expand, vet_cases
 from prompttest.suites.offers import OFFERS, offers_of
 from prompttest.suites.safety import Refusal, outside_refusal, refuse_all
 from prompttest.suites.schema import PLACEMENT_HINTS, validate_suite_data
+from prompttest.suites.toolresults import tool_results_problem
 
 __all__ = ["expand", "find_suite_files", "load_suite", "load_suites", "parse_key"]
 
@@ -119,6 +120,8 @@ def load_suite(
     here = Path(path).parent
     _one_of(data, lines, (), ("target", "targets"), file)
     _one_of(data, lines, (), ("prompt", "messages"), file)
+    _one_of(data, lines, (), ("prompt", "turns"), file)
+    _one_of(data, lines, (), ("messages", "turns"), file)
     cases: Sequence[Case] = ()
     if isinstance(data["cases"], str):
         case_path = Path(path).parent / data["cases"]
@@ -147,6 +150,9 @@ def load_suite(
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
         params_line=next((lines[(key,)] for key in ("params", *OFFERS) if (key,) in lines), None),
+        turns=_turns(data.get("turns"), lines, (), file),
+        tool_results=_tool_results(data, lines, (), file),
+        max_steps=data.get("max_steps"),
     )
     vet_cases(suite)  # and that case ids are unique
     return suite
@@ -174,7 +180,8 @@ def parse_key(key: str) -> tuple[str, str, str]:
 
 def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str, here: Path) -> Case:
     path: YamlPath = ("cases", index)
-    _one_of(item, lines, path, ("prompt", "messages"), file)
+    for pair in (("prompt", "messages"), ("prompt", "turns"), ("messages", "turns")):
+        _one_of(item, lines, path, pair, file)
     return Case(
         id=case_id_text(item["id"], file=file, line=lines.get(path + ("id",))),
         vars=dict(item.get("vars", {})),
@@ -187,7 +194,38 @@ def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str, here
         line=lines.get(path),
         repeat=item.get("repeat"),
         pass_rule=_pass_rule(item, lines, path, file),
+        turns=_turns(item.get("turns"), lines, path, file),
+        tool_results=_tool_results(item, lines, path, file),
+        max_steps=item.get("max_steps"),
     )
+
+
+def _tool_results(node: dict[str, Any], lines: Lines, path: YamlPath, file: str) -> dict[str, Any] | None:
+    if "tool_results" not in node:
+        return None
+    problem = tool_results_problem(node["tool_results"])
+    if problem:
+        raise SuiteError(
+            problem,
+            file=file,
+            line=line_of(lines, path + ("tool_results",)),
+            hint="tool_results: {get_weather: {temp: 21}} answers every get_weather call with {temp: 21}",
+        )
+    return dict(node["tool_results"])
+
+
+def _turns(
+    items: list[dict[str, Any]] | None, lines: Lines, path: YamlPath, file: str
+) -> tuple[Turn, ...] | None:
+    """A conversation's user turns, each with the checks on its last answer."""
+    if items is None:
+        return None
+    turns = []
+    for i, item in enumerate(items):
+        at = path + ("turns", i)
+        expect = to_checks(item.get("expect", []), lambda j, at=at: line_of(lines, at + ("expect", j)))
+        turns.append(Turn(user=item["user"], expect=expect, line=lines.get(at)))
+    return tuple(turns)
 
 
 def _pass_rule(data: dict[str, Any], lines: Lines, path: YamlPath, file: str) -> PassRule | None:

@@ -1,6 +1,6 @@
 """`--safe`: what a suite from an untrusted pull request may not make prompttest do.
 
-Refused: `python:` checks (they run the PR's code), files read from outside the
+Refused: `python:` checks and tool results (they run the PR's code), files read from outside the
 repository (case files or suite files reached through `..` or a symlink), settings that
 point outside it, and endpoints chosen by the suite (`api_base:` on a target or a judged
 check), since the provider key from the environment would be sent there. Everything is
@@ -14,9 +14,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ..errors import PromptTestError
 from ..model import CheckSpec, Suite
+from .toolresults import is_python
 
 HINT = (
     "--safe is for suites from untrusted pull requests; run without it only on suites you trust, "
@@ -161,9 +163,24 @@ def _suite_refusals(suite: Suite, targets: bool) -> list[Refusal]:
         if target.api_base and targets
     ]
     found += _check_refusals(suite.expect, suite.path)
+    found += _check_refusals([check for turn in suite.turns or () for check in turn.expect], suite.path)
+    found += _tool_result_refusals(suite.tool_results, suite.path, None)
     for case in suite.cases:
         found += _check_refusals(case.expect, case.file or suite.path)
+        turn_checks = [check for turn in case.turns or () for check in turn.expect]
+        found += _check_refusals(turn_checks, case.file or suite.path)
+        found += _tool_result_refusals(case.tool_results, case.file or suite.path, case.line)
     return list(dict.fromkeys(found))  # a suite check repeats in no case, but be sure
+
+
+def _tool_result_refusals(
+    tool_results: Mapping[str, Any] | None, file: str, line: int | None
+) -> list[Refusal]:
+    return [
+        Refusal(f"the tool result `{name}: {{python: {spec['python']}}}` runs code", file, line)
+        for name, spec in (tool_results or {}).items()
+        if is_python(spec)
+    ]
 
 
 def _check_refusals(checks: Iterable[CheckSpec], file: str) -> list[Refusal]:

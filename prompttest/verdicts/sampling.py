@@ -30,7 +30,8 @@ def is_sampled(job: Job, baseline: Baseline | None) -> bool:
 
 def evaluate_samples(job: Job, outputs: Sequence[Output], result: Result, context: ContextFn) -> Result:
     """Run every check on every sample; the result shows the most frequent output."""
-    checks = tuple(_count_check(job, spec_index, outputs, context) for spec_index in range(len(job.checks)))
+    per_sample = [[run_check(spec, o.text, context(job, o)) for spec in job.checks] for o in outputs]
+    checks = count_checks(job, per_sample)
     texts = tuple(output.answer for output in outputs)  # distinct tool-call sets count apart
     latencies = [o.latency_ms for o in outputs if o.latency_ms is not None]
     costs = [o.cost_usd for o in outputs]
@@ -47,19 +48,25 @@ def evaluate_samples(job: Job, outputs: Sequence[Output], result: Result, contex
     )
 
 
-def _count_check(job: Job, index: int, outputs: Sequence[Output], context: ContextFn) -> CheckResult:
-    spec = job.checks[index]
-    per_sample = [run_check(spec, output.text, context(job, output)) for output in outputs]
+def count_checks(job: Job, per_sample: Sequence[Sequence[CheckResult]]) -> tuple[CheckResult, ...]:
+    """Each check over the samples (every sample ran the same checks, in the same order)."""
+    if not per_sample:
+        return ()
+    return tuple(_counted(job, [sample[i] for sample in per_sample]) for i in range(len(per_sample[0])))
+
+
+def _counted(job: Job, per_sample: Sequence[CheckResult]) -> CheckResult:
+    first = per_sample[0]
     passed = sum(check.passed for check in per_sample)
     reason = f"{passed}/{len(per_sample)} samples passed (pass: {job.pass_rule})"
     failure = next((check for check in per_sample if not check.passed), None)
     if failure is not None:
         reason += f"; e.g. {failure.reason}"
     return CheckResult(
-        label=spec.label,
+        label=first.label,
         passed=job.pass_rule.passes(passed, len(per_sample)),
         reason=reason,
-        name=spec.name,
+        name=first.name,
         passed_count=passed,
         samples=len(per_sample),
         # One sample the check could not decide makes the count meaningless: the key errs.
