@@ -140,6 +140,11 @@ class Call:
     sample: int = 0
     # "chat" asks for a completion; "embedding" for the vector of the one message's content.
     kind: str = "chat"
+    # An application target (`python:`, `http:` or `exec:`): its spec, and the case's vars it
+    # is called with. `cache_salt`: the hash of its key files; None: never cached.
+    app: dict[str, Any] | None = None
+    vars: dict[str, Any] | None = None
+    cache_salt: str | None = None
     # cache_key, once computed: a key's call is looked up several times on its way.
     _key: str = field(default="", init=False, repr=False, compare=False)
 
@@ -155,13 +160,23 @@ class Call:
         }
         if self.kind != "chat":
             payload["kind"] = self.kind  # chat keys stay as they were before kinds existed
+        if self.app is not None:  # an app's answer also depends on its code: the key files' hash
+            payload |= {"app": self.app, "vars": self.vars, "cache_salt": self.cache_salt}
         key = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
         object.__setattr__(self, "_key", key)  # frozen: set as the dataclass's own __init__ does
         return key
 
+    @property
+    def cacheable(self) -> bool:
+        """A model's answer depends on its request alone; an app's also on its code, so an
+        app is cached only when its target names the files its answers depend on."""
+        return self.app is None or self.cache_salt is not None
+
     def request_hash(self) -> str:
         """Hash of the rendered prompt and params (not the model): flags `prompt changed`."""
         payload = {"messages": list(self.messages), "params": self.params}
+        if self.app is not None:
+            payload["vars"] = self.vars
         return hashlib.sha256(canonical_json(payload).encode()).hexdigest()[:12]
 
 

@@ -101,6 +101,7 @@ class Output:
     tool_calls: tuple[ToolCall, ...] = ()
     finish_reason: str | None = None
     refusal: str | None = None
+    metadata: Any = None  # what an application target returned besides its answer (JSON)
 
     @property
     def answer(self) -> str:
@@ -123,6 +124,8 @@ class Output:
             data["finish_reason"] = self.finish_reason
         if self.refusal is not None:
             data["refusal"] = self.refusal
+        if self.metadata is not None:
+            data["metadata"] = self.metadata
         return data
 
     @classmethod
@@ -139,6 +142,7 @@ class Output:
             tool_calls=tool_calls_from(data.get("tool_calls")),
             finish_reason=data.get("finish_reason"),
             refusal=data.get("refusal"),
+            metadata=data.get("metadata"),
         )
 
 
