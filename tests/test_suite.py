@@ -442,8 +442,8 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             cases: [{id: a}]
             """,
             3,
-            "targets[0] has no 'model'",
-            None,
+            "a target needs model:, or one of python:, http:, exec: (an application)",
+            "targets: [openai/gpt-4o-mini, {id: app, python: myapp.assistant:answer}]",
             id="target-without-model",
         ),
         pytest.param(

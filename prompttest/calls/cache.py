@@ -45,7 +45,7 @@ class ResponseCache:
     def lookup(self, call: Call) -> tuple[Output, bool] | None:
         """The answer to `call` from the cache, or stored earlier through this view (then
         with True: not a cache hit, and not marked cached)."""
-        if not self.directory.exists() or not (self.read or self.write):
+        if not self.directory.exists() or not (self.read or self.write) or not call.cacheable:
             return None
         raw, tag = self._open().get(call.cache_key(), tag=True)
         this_run = tag == self._run_tag
@@ -58,7 +58,7 @@ class ResponseCache:
 
     def put(self, call: Call, output: Output) -> None:
         """Store a fresh answer at once, so an interrupted run keeps it."""
-        if self.write:
+        if self.write and call.cacheable:
             self._open().set(call.cache_key(), json.dumps(output.to_dict()), tag=self._run_tag)
 
     def info(self) -> dict[str, Any]:

@@ -134,6 +134,10 @@ async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None 
 async def _attempt(call: Call, policy: RetryPolicy) -> Output:
     if call.kind == "embedding":
         return await _embed(call, policy)
+    if call.app is not None:  # the team's own code or service, not a model
+        from .apps import answer_app
+
+        return await answer_app(call, policy)
     litellm = load_litellm()
     kwargs = _endpoint(call)
     started = time.perf_counter()

@@ -266,14 +266,17 @@ class _Asker:
             self.ready[model] = asyncio.ensure_future(asyncio.to_thread(_check_ready, call))
         await asyncio.shield(self.ready[model])
 
-    def lane(self, call: Call) -> asyncio.Semaphore:
+    def lane(self, call: Call) -> asyncio.Semaphore | _Both:
         if is_local(call.model) or embeddings_local.is_local_embedding(call.model):
             return self.local_lanes.setdefault(call.model, asyncio.Semaphore(1))
+        cap = call.app.get("concurrency") if call.app else None
+        if cap:  # an app target that caps itself: its own lane, within the run's slots
+            return _Both(self.local_lanes.setdefault(call.model, asyncio.Semaphore(cap)), self.slots)
         return self.slots
 
     async def fetch(self, call: Call) -> Answer:
         target = self.targets.of(call)
-        if self.options.max_cost is not None and not self.tally.unpriced:
+        if self.options.max_cost is not None and not self.tally.unpriced and call.app is None:
             # A model without a price is known to be one before its first call, not after.
             if call.model not in self.priced:
                 self.priced[call.model] = has_price(call)
@@ -292,6 +295,8 @@ class _Asker:
 
 def _check_ready(call: Call) -> None:
     """Raise (with the fix) when the call's model cannot run here or names no provider."""
+    if call.app is not None:
+        return  # the team's own code: its import or endpoint fails with the call, as its error
     if call.kind == "embedding":
         if is_local(call.model):
             embeddings_local.check_available(call.model)
@@ -331,7 +336,9 @@ async def _call_one(
     except ProviderError as error:
         tally.calls += error.attempts
         message = redact(f"{call.model}: {error.message} (after {error.attempts} attempt(s))")
-        target.failures_in_a_row += 1
+        # A function's or a command's failure is its case's; only an endpoint that keeps
+        # failing is taken as down.
+        target.failures_in_a_row += 1 if call.app is None or "http" in call.app else 0
         if error.fatal_for_target:
             # A wrong key, a missing model, an empty account: every call would fail the same.
             target.refused = target.refused or message
@@ -358,3 +365,22 @@ def _redacted(output: Output, redact: Callable[[str], str]) -> Output:
     )
     refusal = redact(output.refusal) if output.refusal is not None else None
     return replace(output, text=redact(output.text), tool_calls=calls, refusal=refusal)
+
+
+class _Both:
+    """Two semaphores held together: a capped target's lane and the run's slots."""
+
+    def __init__(self, first: asyncio.Semaphore, second: asyncio.Semaphore) -> None:
+        self.first, self.second = first, second
+
+    async def __aenter__(self) -> None:
+        await self.first.acquire()
+        try:
+            await self.second.acquire()
+        except BaseException:
+            self.first.release()
+            raise
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.second.release()
+        self.first.release()

@@ -66,11 +66,19 @@ def _judge_call(value: dict[str, Any], output: str, ctx: CheckContext) -> Call:
     return judge.judge_call(
         rubric=value["rubric"],
         prompt=ctx.prompt,
-        output=ctx.transcript or answer_text(output, ctx.tool_calls, ctx.refusal),
+        output=ctx.transcript or _with_metadata(answer_text(output, ctx.tool_calls, ctx.refusal), ctx),
         model=value["model"],
         params=value["params"],
         api_base=value.get("api_base"),
     )
+
+
+def _with_metadata(text: str, ctx: CheckContext) -> str:
+    """An app's answer with what it returned besides (retrieved passages...): a rubric may ask
+    whether the answer is supported by them."""
+    if ctx.metadata is None:
+        return text
+    return f"{text}\n[metadata] {canonical_json(ctx.metadata)}"
 
 
 def _judge_calls(value: Any, output: str, ctx: CheckContext) -> list[Call]:

@@ -287,14 +287,18 @@ def _prepare_json_path(value: Any) -> str | None:
 
 @register("json_path", prepare=_prepare_json_path)
 def json_path(output: str, value: dict[str, Any], ctx: CheckContext) -> tuple[bool, str]:
-    """The output's JSON value at `path` equals `equals`."""
+    """The output's JSON value at `path` equals `equals` (`$.metadata...`: an app's metadata)."""
     problem = _prepare_json_path(value)
     if problem:
         raise CheckFailure(problem)
     path, want = value["path"], value["equals"]
-    data = _load_output_json(output)
+    steps = parse_path(path)
+    if steps and steps[0] == "metadata" and ctx.metadata is not None:
+        data = {"metadata": ctx.metadata}  # what an application returned besides its answer
+    else:
+        data = _load_output_json(output)
     try:
-        got = _resolve(data, parse_path(path))
+        got = _resolve(data, steps)
     except _NotFound as exc:
         return False, f"{path} not found: {exc}"
     if json_equal(got, want):

@@ -25,15 +25,32 @@ def key_matches(key: str, patterns: Sequence[str]) -> bool:
     )
 
 
+APP_KINDS = ("python", "http", "exec")
+
+
 @dataclass(frozen=True)
 class Target:
-    """One model to run against."""
+    """One model, or one application (`python:`, `http:`, `exec:`), to run against."""
 
     id: str
-    model: str
+    model: str  # for an application: what it is, e.g. `python:myapp.assistant:answer`
     api_base: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
     line: int | None = field(default=None, compare=False)  # in its suite file (for --safe)
+    app: dict[str, Any] | None = None  # {"python": ...}, {"http": {...}} or {"exec": {...}}
+    cache: Any = None  # an application's `cache:` as written (false, or {key_files: [...]})
+    cache_salt: str | None = None  # the hash of its key files, once the plan read them
+    concurrency: int | None = None  # at most this many calls to it at once
+
+
+def app_name(app: dict[str, Any]) -> str:
+    """How an application target is named where a model would be: `python:pkg.mod:fn`,
+    `http:URL`, `exec:COMMAND`."""
+    if "python" in app:
+        return f"python:{app['python']}"
+    if "http" in app:
+        return f"http:{app['http']['url']}"
+    return "exec:" + " ".join(app["exec"]["command"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,6 +142,11 @@ def result_key(suite: str, case: str, target: str) -> str:
     return f"{suite}/{case}@{target}"
 
 
+# What a run adds to an app's spec for this machine (where to import it from, its limit):
+# not part of what its answers depend on.
+_LOCAL_APP_KEYS = frozenset({"root", "concurrency"})
+
+
 @dataclass(frozen=True, slots=True)
 class Call:
     """Everything that shapes a provider response; its hash is the cache key.
@@ -161,7 +183,8 @@ class Call:
         if self.kind != "chat":
             payload["kind"] = self.kind  # chat keys stay as they were before kinds existed
         if self.app is not None:  # an app's answer also depends on its code: the key files' hash
-            payload |= {"app": self.app, "vars": self.vars, "cache_salt": self.cache_salt}
+            app = {k: v for k, v in self.app.items() if k not in _LOCAL_APP_KEYS}
+            payload |= {"app": app, "vars": self.vars, "cache_salt": self.cache_salt}
         key = hashlib.sha256(canonical_json(payload).encode()).hexdigest()
         object.__setattr__(self, "_key", key)  # frozen: set as the dataclass's own __init__ does
         return key

@@ -46,6 +46,7 @@ class CheckContext:
     tools: tuple[dict[str, Any], ...] = ()
     # A conversation up to the graded answer, as one text: what a judge of it reads.
     transcript: str = ""
+    metadata: Any = None  # what an application target returned besides its answer
     # Judged checks read the answers to the calls they asked for (judge, embeddings) here;
     # it raises CheckError when that call failed.
     answer_for: Callable[[Call], Output] = _no_answers
@@ -193,6 +194,7 @@ class Result:
     # A conversation: every assistant message, turn by turn (`output` is the last one's text).
     transcript: tuple[Said, ...] = ()
     snapshot_transcript: tuple[Said, ...] = ()
+    metadata: Any = None  # what an application target returned besides its answer (JSON)
     # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
     # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
     # the run's reading of the result (a record read back without it takes it from `passed`).
@@ -268,6 +270,8 @@ class Result:
             data["refusal"] = self.refusal
         if self.transcript:
             data["turns"] = [said.to_data() for said in self.transcript]
+        if self.metadata is not None:
+            data["metadata"] = self.metadata
         return data
 
     def _snapshot_dict(self) -> dict[str, Any]:
@@ -325,5 +329,6 @@ class Result:
             snapshot_refusal=snapshot.get("refusal") if snapshot else None,
             transcript=transcript_from(data.get("turns")),
             snapshot_transcript=transcript_from(snapshot.get("turns")) if snapshot else (),
+            metadata=data.get("metadata"),
             fails_run=None if "passed" not in data else not data["passed"],
         )

@@ -349,6 +349,8 @@ def _outputs(result: Result, titles: tuple[str, str] = _RUN_TITLES) -> str:
         blocks.append((title, "", _e(new)))
     elif old is not None:
         blocks.append((titles[0], "", _e(old)))
+    if result.metadata is not None:  # what an app returned besides its answer
+        blocks.append(("metadata", "", _e(json.dumps(result.metadata, indent=2, sort_keys=True))))
     if not blocks:
         return ""
     layout = "outputs" if len(blocks) == 2 and not result.error else "outputs one"

@@ -14,6 +14,7 @@ spans built the same way; every other piece of text is escaped. It also stays un
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -215,6 +216,9 @@ def _entry_with_output(result: Result, labels: tuple[str, str] = RUN_LABELS) -> 
         parts.append("\n" + fenced(_clip_lines(diff), "diff"))
     elif result.answer is not None:
         parts.append("\n" + fenced(_clip_lines(result.answer, max_lines=OUTPUT_LINES), "text"))
+    if result.metadata is not None:  # what an app returned besides its answer
+        metadata = json.dumps(result.metadata, indent=2, sort_keys=True)
+        parts.append("\n" + fenced(_clip_lines(metadata, max_lines=OUTPUT_LINES), "json"))
     return "".join(parts) + "\n"
 
 

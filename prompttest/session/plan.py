@@ -26,6 +26,7 @@ from ..suites.safety import (
     settings_refusals,
     suite_refusals,
 )
+from .apps import prepare_apps, refuse_uncached_apps
 from .options import RunOptions
 
 
@@ -73,6 +74,7 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     if options.safe:
         refused += _setting_refusals(project)
     suites = load_suites(paths, confine_to=confine, refused=refused if options.safe else None)
+    suites = [prepare_apps(suite, project.root) for suite in suites]
     if options.safe:
         # With -m the suites' own targets (and their endpoints) are not used.
         refuse_all(refused + suite_refusals(suites, targets=not options.models))
@@ -82,6 +84,8 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     default = Target(id=project.settings.target, model=project.settings.target)
     for suite in suites:
         check_local_params(suite, targets_override=override, default_target=default)
+        if options.offline:
+            refuse_uncached_apps(suite, targets_of(suite, override, default))
     defaults = _check_defaults(project) if resolve else None
 
     def make_jobs() -> Iterator[Job]:

@@ -147,6 +147,7 @@ def _result(job: Job, answers: list[Answer], entry: Entry | None, context: Conte
             cached=output.cached,
             tool_calls=output.tool_calls,
             refusal=output.refusal,
+            metadata=output.metadata,
         ),
         baseline,
     )
@@ -268,6 +269,7 @@ def _context(
         finish_reason=output.finish_reason,
         refusal=output.refusal,
         tools=tuple(job.call.params.get("tools") or ()),
+        metadata=output.metadata,
     )
     if step is not None and step.step is not None:
         # A turn's answer: its last text, and every tool call it made on the way there.

@@ -65,6 +65,9 @@ def iter_jobs(
                 messages=messages,
                 params={**suite.params, **target.params, **case.params},
                 api_base=target.api_base,
+                app=target.app,
+                vars=case.vars if target.app is not None else None,
+                cache_salt=target.cache_salt,
             )
             yield Job(
                 suite=suite.name,

@@ -14,13 +14,14 @@ from typing import Any
 
 from prompttest.errors import SuiteError
 from prompttest.io.yamlsource import Lines, YamlPath, line_of, load_yaml_file
-from prompttest.model import Case, Suite, Target, Turn
+from prompttest.model import Case, Suite, Turn
 from prompttest.model.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suites.casefiles import case_id_text, read_case_file, to_checks
 from prompttest.suites.jobs import expand, vet_cases
 from prompttest.suites.offers import OFFERS, offers_of
 from prompttest.suites.safety import Refusal, outside_refusal, refuse_all
 from prompttest.suites.schema import PLACEMENT_HINTS, validate_suite_data
+from prompttest.suites.targets import read_targets
 from prompttest.suites.toolresults import tool_results_problem
 
 __all__ = ["expand", "find_suite_files", "load_suite", "load_suites", "parse_key"]
@@ -139,7 +140,7 @@ def load_suite(
     suite = Suite(
         name=name,
         path=file,
-        targets=_targets(data, lines, file, here),
+        targets=read_targets(data, lines, file, here),
         cases=cases,
         description=data.get("description", ""),
         params={**data.get("params", {}), **offers_of(data, lines, (), file=file, suite_dir=here)},
@@ -244,48 +245,6 @@ def _pass_rule(data: dict[str, Any], lines: Lines, path: YamlPath, file: str) ->
 
 def _messages(value: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...] | None:
     return None if value is None else tuple(dict(message) for message in value)
-
-
-def _targets(data: dict[str, Any], lines: Lines, file: str, here: Path) -> tuple[Target, ...]:
-    """`target:` or `targets:`; the id is `id` or the model string, unique, no `@`."""
-    if "target" in data:
-        entries: list[tuple[YamlPath, Any]] = [(("target",), data["target"])]
-    else:
-        entries = [(("targets", i), t) for i, t in enumerate(data.get("targets", []))]
-    targets: list[Target] = []
-    first_line: dict[str, int | None] = {}
-    for path, value in entries:
-        if isinstance(value, str):
-            target = Target(id=value, model=value)
-        else:
-            target = Target(
-                id=value.get("id", value["model"]),
-                model=value["model"],
-                api_base=value.get("api_base"),
-                params={
-                    **value.get("params", {}),
-                    **offers_of(value, lines, path, file=file, suite_dir=here),
-                },
-                line=lines.get((*path, "api_base")) or lines.get(path),
-            )
-        line = lines.get(path)
-        if "@" in target.id or any(c.isspace() for c in target.id):
-            raise SuiteError(
-                f"target id '{target.id}' must not contain '@' or spaces",
-                file=file,
-                line=line,
-                hint="result keys are suite/case@target; give the target an id:",
-            )
-        if target.id in first_line:
-            raise SuiteError(
-                f"duplicate target id '{target.id}' (lines {first_line[target.id]} and {line})",
-                file=file,
-                line=line,
-                hint="give one of them its own id: {id: ..., model: ...}",
-            )
-        first_line[target.id] = line
-        targets.append(target)
-    return tuple(targets)
 
 
 def _refuse_params(data: dict[str, Any], lines: Lines, file: str) -> None:

@@ -1,6 +1,7 @@
 """`--safe`: what a suite from an untrusted pull request may not make prompttest do.
 
-Refused: `python:` checks and tool results (they run the PR's code), files read from outside the
+Refused: `python:` checks, tool results and targets, and `exec:` targets (they run the
+PR's code), `http:` targets that are not this machine, files read from outside the
 repository (case files or suite files reached through `..` or a symlink), settings that
 point outside it, and endpoints chosen by the suite (`api_base:` on a target or a judged
 check), since the provider key from the environment would be sent there. Everything is
@@ -9,15 +10,17 @@ checked before anything is called, and every refusal is named in one message.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ..errors import PromptTestError
-from ..model import CheckSpec, Suite
+from ..model import CheckSpec, Suite, Target
 from .toolresults import is_python
 
 HINT = (
@@ -162,6 +165,11 @@ def _suite_refusals(suite: Suite, targets: bool) -> list[Refusal]:
         for target in suite.targets
         if target.api_base and targets
     ]
+    found += [
+        Refusal(refusal, file=suite.path, line=target.line)
+        for target in suite.targets
+        if target.app is not None and targets and (refusal := _app_refusal(target))
+    ]
     found += _check_refusals(suite.expect, suite.path)
     found += _check_refusals([check for turn in suite.turns or () for check in turn.expect], suite.path)
     found += _tool_result_refusals(suite.tool_results, suite.path, None)
@@ -171,6 +179,25 @@ def _suite_refusals(suite: Suite, targets: bool) -> list[Refusal]:
         found += _check_refusals(turn_checks, case.file or suite.path)
         found += _tool_result_refusals(case.tool_results, case.file or suite.path, case.line)
     return list(dict.fromkeys(found))  # a suite check repeats in no case, but be sure
+
+
+def _app_refusal(target: Target) -> str | None:
+    """An application target runs the pull request's code, or sends its data out."""
+    app = target.app or {}
+    if "python" in app or "exec" in app:
+        kind = "python" if "python" in app else "exec"
+        return f"target '{target.id}' is a {kind}: target ({target.model}): it runs code"
+    host = urlsplit(app["http"]["url"]).hostname or ""
+    if host != "localhost" and not _is_loopback(host):
+        return f"target '{target.id}' sends requests to {host}, not to this machine (loopback)"
+    return None
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _tool_result_refusals(

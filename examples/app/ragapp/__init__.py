@@ -1,0 +1,1 @@
+"""A small retrieval-augmented answerer: keyword retrieval over docs/, then one model call."""
