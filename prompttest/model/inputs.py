@@ -3,6 +3,8 @@ the Job (one result key) with its Call (one request to a model). No I/O here."""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import fnmatch
 import hashlib
 import json
@@ -16,6 +18,36 @@ from .stats import PassRule
 def canonical_json(value: Any) -> str:
     """One stable text for a JSON-able value: the basis of hashes and check labels."""
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_text(content: Any) -> str:
+    """A message's content as text, for judges and transcripts: a string as it is; of a list of
+    content parts, each text, and each image as its media type and the hash of its bytes
+    (never the bytes themselves), one part a line."""
+    if isinstance(content, str):
+        return content
+    if not isinstance(content, list):
+        return "" if content is None else str(content)
+    return "\n".join(_part_text(part) for part in content)
+
+
+def _part_text(part: Any) -> str:
+    if not isinstance(part, dict):
+        return str(part)
+    if part.get("type") == "text":
+        return str(part.get("text", ""))
+    image = part.get("image_url")
+    url = image.get("url") if isinstance(image, dict) else image
+    if part.get("type") != "image_url" or not isinstance(url, str):
+        return f"[{part.get('type')}]"
+    head, comma, data = url.partition(",")
+    if not (url.startswith("data:") and head.endswith(";base64") and comma):
+        return f"[image {url}]"
+    try:
+        digest = hashlib.sha256(base64.b64decode(data, validate=True)).hexdigest()[:12]
+    except (binascii.Error, ValueError):
+        digest = hashlib.sha256(url.encode()).hexdigest()[:12]
+    return f"[image {head[5:-7] or 'data'} sha256:{digest}]"
 
 
 def key_matches(key: str, patterns: Sequence[str]) -> bool:
@@ -102,6 +134,8 @@ class Case:
     # Canned answers to tool calls (an agent loop), and how many calls a turn may take.
     tool_results: dict[str, Any] | None = None
     max_steps: int | None = None
+    # The image content parts (data URLs, read at load) that go with the prompt's user message.
+    images: tuple[dict[str, Any], ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +158,7 @@ class Suite:
     turns: tuple[Turn, ...] | None = None
     tool_results: dict[str, Any] | None = None
     max_steps: int | None = None
+    images: tuple[dict[str, Any], ...] | None = None
 
 
 DEFAULT_MAX_STEPS = 5  # calls a turn of an agent loop may take before it is stopped

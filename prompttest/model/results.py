@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .inputs import Call, result_key
+from .inputs import Call, content_text, result_key
 from .outputs import Output, Said, ToolCall, answer_text, tool_calls_from, transcript_from, transcript_text
 from .stats import wilson_interval
 
@@ -55,7 +55,7 @@ class CheckContext:
     def prompt(self) -> str:
         """The last user message as sent: what the output answers."""
         users = [m.get("content", "") for m in self.messages if m.get("role") == "user"]
-        return str(users[-1]) if users else ""
+        return content_text(users[-1]) if users else ""
 
     @property
     def metrics(self) -> dict[str, float | int | None]:

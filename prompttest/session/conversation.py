@@ -17,6 +17,7 @@ from typing import Any
 
 from ..calls.runner import Answer
 from ..model import Call, CheckResult, CheckSpec, Job, Output, Said, ToolCall
+from ..model.inputs import content_text
 from ..model.outputs import transcript_text
 from ..suites.toolresults import NO_RESULT, ResultFn, canned_result
 
@@ -138,8 +139,7 @@ def _call_id(turn: int, step: int, index: int) -> str:
 
 def _user_text(job: Job, turn: int) -> str:
     message = job.turns[turn - 1].message if turn > 1 else job.call.messages[-1]
-    content = message.get("content", "")
-    return content if isinstance(content, str) else json.dumps(content, sort_keys=True)
+    return content_text(message.get("content", ""))
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from prompttest.model import (
 )
 from prompttest.model.inputs import DEFAULT_MAX_STEPS
 from prompttest.model.stats import PassRule
+from prompttest.suites.images import render_content, with_images
 from prompttest.suites.template import render, render_value
 
 Messages = tuple[dict[str, Any], ...]
@@ -119,6 +120,7 @@ def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ..
     where = f"case '{case.id}'"
     turns = _turns_of(suite, case)
     if turns is not None:  # a conversation: the system message, then its first turn
+        _no_images(case, "turns")
         system = case.system if case.system is not None else suite.system
         head = ({"role": "system", "content": system},) if system is not None else ()
         messages: Messages = tuple(
@@ -130,7 +132,7 @@ def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ..
     messages = tuple(
         {
             **message,
-            "content": render(
+            "content": render_content(
                 message["content"],
                 case.vars,
                 where=where,
@@ -272,6 +274,7 @@ def _message_templates(suite: Suite, case: Case) -> Messages:
     """Case messages > case prompt > suite messages > suite prompt; a prompt gets the
     case's or else the suite's system message in front."""
     if case.messages is None and case.prompt is None and suite.messages is not None:
+        _no_images(case, "messages")
         if case.system is not None:
             raise SuiteError(
                 f"case '{case.id}' sets system: but its prompt comes from the suite's messages:",
@@ -298,5 +301,17 @@ def _message_templates(suite: Suite, case: Case) -> Messages:
             hint="give the case a prompt: or messages:, or set one for the whole suite",
         )
     system = case.system if case.system is not None else suite.system
+    images = case.images if case.images is not None else suite.images
     head = [{"role": "system", "content": system}] if system is not None else []
-    return tuple(head + [{"role": "user", "content": prompt}])
+    return tuple(head + [{"role": "user", "content": with_images(prompt, images)}])
+
+
+def _no_images(case: Case, source: str) -> None:
+    """`images:` go with a prompt: a case whose messages come from the suite's `source` has none."""
+    if case.images is not None:
+        raise SuiteError(
+            f"case '{case.id}' sets images: but its messages come from the suite's {source}:",
+            file=case.file,
+            line=case.line,
+            hint="give the case a prompt:, or put images: on a user message in messages:",
+        )

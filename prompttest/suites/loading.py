@@ -17,6 +17,7 @@ from prompttest.io.yamlsource import Lines, YamlPath, line_of, load_yaml_file
 from prompttest.model import Case, Suite, Turn
 from prompttest.model.stats import PASS_RULE_FORMS, PassRule, parse_pass_rule
 from prompttest.suites.casefiles import case_id_text, read_case_file, to_checks
+from prompttest.suites.images import Images
 from prompttest.suites.jobs import expand, vet_cases
 from prompttest.suites.offers import OFFERS, offers_of
 from prompttest.suites.safety import Refusal, outside_refusal, refuse_all
@@ -74,7 +75,7 @@ def load_suites(
     """Find and load every suite; two files may not share a suite name.
 
     With `confine_to` (--safe), no file outside that folder is read: suite files reached
-    through a symlink and case files reached through `..` are refused before reading.
+    through a symlink and case files or images reached through `..` are refused before reading.
     Refusals are added to `refused` (the caller names them all at once), else raised.
     """
     suites: list[Suite] = []
@@ -103,8 +104,8 @@ def load_suite(
 ) -> Suite:
     """Load, validate and check one suite file; raises SuiteError with file and line.
 
-    With `confine_to`, a cases file outside it is refused (added to `refused`, else raised)
-    and not read: the suite is loaded without its cases, so its other refusals are found.
+    With `confine_to`, a cases file or image outside it is refused (added to `refused`, else
+    raised) and not read: the suite is loaded without it, so its other refusals are found.
     """
     file = str(path)
     data, lines = load_yaml_file(path)
@@ -123,6 +124,7 @@ def load_suite(
     _one_of(data, lines, (), ("prompt", "messages"), file)
     _one_of(data, lines, (), ("prompt", "turns"), file)
     _one_of(data, lines, (), ("messages", "turns"), file)
+    images = Images(file, lines, here, confine_to=confine_to, refuse=lambda r: _refuse(r, refused))
     cases: Sequence[Case] = ()
     if isinstance(data["cases"], str):
         case_path = Path(path).parent / data["cases"]
@@ -136,7 +138,9 @@ def load_suite(
         else:
             cases = read_case_file(case_path, suite_file=file, line=lines.get(("cases",)))
     else:
-        cases = tuple(_inline_case(item, i, lines, file, here) for i, item in enumerate(data["cases"]))
+        cases = tuple(
+            _inline_case(item, i, lines, file, here, images) for i, item in enumerate(data["cases"])
+        )
     suite = Suite(
         name=name,
         path=file,
@@ -146,7 +150,8 @@ def load_suite(
         params={**data.get("params", {}), **offers_of(data, lines, (), file=file, suite_dir=here)},
         system=data.get("system"),
         prompt=data.get("prompt"),
-        messages=_messages(data.get("messages")),
+        messages=images.messages(data.get("messages"), ()),
+        images=images.of(data, ()),
         expect=to_checks(data.get("expect", []), lambda j: line_of(lines, ("expect", j))),
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
@@ -179,7 +184,9 @@ def parse_key(key: str) -> tuple[str, str, str]:
     return suite, case, target
 
 
-def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str, here: Path) -> Case:
+def _inline_case(
+    item: dict[str, Any], index: int, lines: Lines, file: str, here: Path, images: Images
+) -> Case:
     path: YamlPath = ("cases", index)
     for pair in (("prompt", "messages"), ("prompt", "turns"), ("messages", "turns")):
         _one_of(item, lines, path, pair, file)
@@ -189,7 +196,8 @@ def _inline_case(item: dict[str, Any], index: int, lines: Lines, file: str, here
         expect=to_checks(item.get("expect", []), lambda j: line_of(lines, path + ("expect", j))),
         prompt=item.get("prompt"),
         system=item.get("system"),
-        messages=_messages(item.get("messages")),
+        messages=images.messages(item.get("messages"), path),
+        images=images.of(item, path),
         params={**item.get("params", {}), **offers_of(item, lines, path, file=file, suite_dir=here)},
         file=file,
         line=lines.get(path),
@@ -241,10 +249,6 @@ def _pass_rule(data: dict[str, Any], lines: Lines, path: YamlPath, file: str) ->
             line=line_of(lines, path + ("pass",)),
             hint=f"write `pass:` as {PASS_RULE_FORMS}",
         ) from None
-
-
-def _messages(value: list[dict[str, Any]] | None) -> tuple[dict[str, Any], ...] | None:
-    return None if value is None else tuple(dict(message) for message in value)
 
 
 def _refuse_params(data: dict[str, Any], lines: Lines, file: str) -> None:
