@@ -310,3 +310,32 @@ def test_a_python_tool_result_is_called_and_safe_refuses_it(
     refused = project.run("run", "--safe", "--no-cache", capsys=capsys)
     assert refused.code == 2
     assert "get_weather: {python: weather_tools:lookup}" in refused.err and "runs code" in refused.err
+
+
+def test_a_turn_may_carry_an_image_and_its_bytes_key_that_turn(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_images import png
+
+    (project.root / "suites" / "receipt.png").write_bytes(png((200, 10, 10)))
+    project.suite(
+        "receipts",
+        """\
+        target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+        cases:
+          - id: lunch
+            turns:
+              - user: "Hello"
+              - user: "What is the total of this receipt?"
+                images: [receipt.png]
+        """,
+    )
+    project.server.reply = lambda request: Reply(f"{len(request['messages'])} messages seen")
+    assert project.run("run", capsys=capsys).code == 0
+    second = project.server.requests[1].json["messages"][-1]["content"]
+    assert second[0] == {"type": "text", "text": "What is the total of this receipt?"}
+    assert second[1]["image_url"]["url"].startswith("data:image/png;base64,")
+    assert "base64" not in project.snapshot("receipts")  # the transcript names it by its hash
+    (project.root / "suites" / "receipt.png").write_bytes(png((10, 200, 10)))
+    project.run("run", capsys=capsys)
+    assert project.server.count == 3  # only the turn with the image is called again

@@ -113,6 +113,7 @@ class Turn:
     user: str
     expect: tuple[CheckSpec, ...] = ()
     line: int | None = None
+    images: tuple[dict[str, Any], ...] | None = None  # content parts sent after the text
 
 
 @dataclass(frozen=True, slots=True)

@@ -185,10 +185,8 @@ def _tool_results_of(suite: Suite, case: Case) -> dict[str, Any] | None:
 
 def _user_message(case: Case, turn: Turn, n: int) -> dict[str, Any]:
     where = f"case '{case.id}' turn {n}"
-    return {
-        "role": "user",
-        "content": render(turn.user, case.vars, where=where, file=case.file, line=turn.line),
-    }
+    text = render(turn.user, case.vars, where=where, file=case.file, line=turn.line)
+    return {"role": "user", "content": with_images(text, turn.images)}
 
 
 def _render_checks(

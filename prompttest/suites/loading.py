@@ -156,7 +156,7 @@ def load_suite(
         repeat=data.get("repeat"),
         pass_rule=_pass_rule(data, lines, (), file),
         params_line=next((lines[(key,)] for key in ("params", *OFFERS) if (key,) in lines), None),
-        turns=_turns(data.get("turns"), lines, (), file),
+        turns=_turns(data.get("turns"), lines, (), images),
         tool_results=_tool_results(data, lines, (), file),
         max_steps=data.get("max_steps"),
     )
@@ -203,7 +203,7 @@ def _inline_case(
         line=lines.get(path),
         repeat=item.get("repeat"),
         pass_rule=_pass_rule(item, lines, path, file),
-        turns=_turns(item.get("turns"), lines, path, file),
+        turns=_turns(item.get("turns"), lines, path, images),
         tool_results=_tool_results(item, lines, path, file),
         max_steps=item.get("max_steps"),
     )
@@ -224,16 +224,16 @@ def _tool_results(node: dict[str, Any], lines: Lines, path: YamlPath, file: str)
 
 
 def _turns(
-    items: list[dict[str, Any]] | None, lines: Lines, path: YamlPath, file: str
+    items: list[dict[str, Any]] | None, lines: Lines, path: YamlPath, images: Images
 ) -> tuple[Turn, ...] | None:
-    """A conversation's user turns, each with the checks on its last answer."""
+    """A conversation's user turns, each with its images and the checks on its last answer."""
     if items is None:
         return None
     turns = []
     for i, item in enumerate(items):
         at = path + ("turns", i)
         expect = to_checks(item.get("expect", []), lambda j, at=at: line_of(lines, at + ("expect", j)))
-        turns.append(Turn(user=item["user"], expect=expect, line=lines.get(at)))
+        turns.append(Turn(user=item["user"], expect=expect, line=lines.get(at), images=images.of(item, at)))
     return tuple(turns)
 
 
