@@ -34,6 +34,8 @@ def answer(request):
 
 def busy(request):
     with lock:
+        if not Path(__file__).with_name("most.txt").exists():
+            state["most"] = 0  # a new count (the module stays imported between runs)
         state["now"] += 1
         state["most"] = max(state["most"], state["now"])
         Path(__file__).with_name("most.txt").write_text(str(state["most"]))
@@ -96,7 +98,7 @@ def test_an_exception_is_the_keys_error_with_its_file_and_line(
     assert result.code == 3
     lima = next(r for r in json.loads((app.root / "r.json").read_text())["results"] if r["case"] == "lima")
     assert lima["verdict"] == "error"
-    assert "ValueError: no answer for boom" in lima["error"] and "assistant.py:14" in lima["error"]
+    assert "ValueError: no answer for boom" in lima["error"] and "assistant.py:13" in lima["error"]
 
 
 def test_key_files_cache_an_app_until_one_of_them_changes(

@@ -9,23 +9,16 @@ was raised. `--safe` refuses these checks (they run code from the suite's reposi
 
 from __future__ import annotations
 
-import importlib
-import re
-import sys
 import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from prompttest.checks import Defaults, register
-from prompttest.errors import SuiteError
+from prompttest.io.pycode import REFERENCE, load_function
 from prompttest.model import CheckContext, CheckError, CheckResult
 
-REFERENCE = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)*:[A-Za-z_]\w*$")
 CustomFn = Callable[[str, CheckContext], Any]
-
-_loaded: dict[tuple[str | None, str], CustomFn] = {}
-_roots: set[str] = set()  # project roots custom checks were imported from, in this process
 
 
 def _prepare(value: Any) -> str | None:
@@ -42,51 +35,6 @@ def _resolve(value: str, defaults: Defaults) -> dict[str, Any]:
     """Import the function now: a missing module or function is a suite error, before any call."""
     load_function(value, root=defaults.root)
     return {"reference": value, "root": defaults.root}
-
-
-def load_function(reference: str, *, root: str | None = None) -> CustomFn:
-    """The function `package.module:function` names, imported with `root` on sys.path."""
-    if (root, reference) in _loaded:
-        return _loaded[(root, reference)]
-    module_name, function_name = reference.split(":")
-    if root:
-        _forget_other_projects(module_name, root)
-        if root not in sys.path:
-            sys.path.insert(0, root)  # the suite's repository: where its checks live
-        _roots.add(root)
-    try:
-        module = importlib.import_module(module_name)
-    except Exception as exc:  # noqa: BLE001  (any import-time failure is the suite's problem)
-        raise SuiteError(
-            f"custom check {reference!r}: cannot import {module_name}: {type(exc).__name__}: {exc}",
-            hint=f"the module must be importable from the project root ({Path(root or '.').name or '.'})",
-        ) from None
-    function = getattr(module, function_name, None)
-    if not callable(function):
-        raise SuiteError(
-            f"custom check {reference!r}: {module_name} has no function {function_name!r}",
-            hint="define it as def name(output, context): return True, 'why'",
-        )
-    _loaded[(root, reference)] = function
-    return function
-
-
-def _forget_other_projects(module_name: str, root: str) -> None:
-    """A process that runs several projects (the Python API, the pytest plugin) must import
-    each project's `checks.tone` from that project, not reuse the first one's."""
-    parts = module_name.split(".")
-    for depth in range(len(parts), 0, -1):
-        name = ".".join(parts[:depth])
-        module = sys.modules.get(name)
-        where = getattr(module, "__file__", None)
-        if where is None:
-            continue
-        home = next((r for r in _roots if Path(where).resolve().is_relative_to(Path(r).resolve())), None)
-        if home is not None and home != root:
-            del sys.modules[name]
-    for other in _roots - {root}:
-        while other in sys.path:
-            sys.path.remove(other)
 
 
 @register("python", prepare=_prepare, label=_label, resolve=_resolve)

@@ -6,8 +6,8 @@ it. `json_schema` and `json_path` are about the data, not the wrapping: they use
 output as-is when it is valid JSON, and otherwise unwrap it when it is one single fenced
 block and nothing else.
 
-`json_path` implements a small JSONPath subset (no dependency): `$`, `.name`,
-`['name']` / `["name"]` and `[index]` (negative counts from the end).
+`json_path` reads paths with `prompttest.io.jsonpath`, a small JSONPath subset (no dependency):
+`$`, `.name`, `['name']` / `["name"]` and `[index]` (negative counts from the end).
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import re
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from prompttest.checks import CheckFailure, quote, register, shorten
+from prompttest.io.jsonpath import PathNotFound, PathSyntaxError, parse_path, resolve_path
 from prompttest.model import CheckContext, canonical_json
 
 if TYPE_CHECKING:
@@ -165,100 +166,6 @@ def json_schema(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str]:
 
 # ---------------------------------------------------------------- json_path
 
-Step = str | int
-
-_DOT_NAME = re.compile(r"[^.\[\]\s'\"*]+")
-_INDEX = re.compile(r"\[\s*(-?\d+)\s*\]")
-_QUOTED = re.compile(r"""\[\s*(?:'((?:[^'\\]|\\.)*)'|"((?:[^"\\]|\\.)*)")\s*\]""")
-
-
-class PathSyntaxError(ValueError):
-    """A json_path `path` outside the supported subset."""
-
-
-def _bracket_step(path: str, pos: int) -> tuple[Step, int]:
-    index = _INDEX.match(path, pos)
-    if index:
-        return int(index[1]), index.end()
-    quoted = _QUOTED.match(path, pos)
-    if quoted:
-        raw = quoted[1] if quoted[1] is not None else quoted[2]
-        return re.sub(r"\\(.)", r"\1", raw), quoted.end()
-    raise PathSyntaxError(f"expected [index] or ['name'] at position {pos}")
-
-
-def _dot_step(path: str, pos: int) -> tuple[Step, int]:
-    name = _DOT_NAME.match(path, pos + 1)
-    if name is None:
-        if path.startswith(("..", ".*"), pos):
-            raise PathSyntaxError(f"{path[pos : pos + 2]!r} is not supported (position {pos})")
-        raise PathSyntaxError(f"expected a name after '.' at position {pos}")
-    return name[0], name.end()
-
-
-@functools.lru_cache(maxsize=256)
-def parse_path(path: str) -> tuple[Step, ...]:
-    """Split `$.a['b'][0]` into steps ('a', 'b', 0); PathSyntaxError when unsupported."""
-    if not path.startswith("$"):
-        raise PathSyntaxError("must start with '$'")
-    steps: list[Step] = []
-    pos = 1
-    while pos < len(path):
-        if path[pos] == ".":
-            step, pos = _dot_step(path, pos)
-        elif path[pos] == "[":
-            step, pos = _bracket_step(path, pos)
-        else:
-            raise PathSyntaxError(f"unexpected {path[pos]!r} at position {pos}")
-        steps.append(step)
-    return tuple(steps)
-
-
-def format_path(steps: tuple[Step, ...]) -> str:
-    """The canonical text of steps, used to say how far a lookup got."""
-    parts = ["$"]
-    for step in steps:
-        if isinstance(step, int):
-            parts.append(f"[{step}]")
-        elif _DOT_NAME.fullmatch(step):
-            parts.append(f".{step}")
-        else:
-            parts.append(f"[{step!r}]")
-    return "".join(parts)
-
-
-def _kind(node: Any) -> str:
-    kinds = {dict: "an object", list: "an array", str: "a string", bool: "a boolean"}
-    if node is None:
-        return "null"
-    return kinds.get(type(node), "a number")
-
-
-class _NotFound(Exception):
-    """A path step that leads nowhere; the message says where and why."""
-
-
-def _step_into(node: Any, step: Step, where: str) -> Any:
-    """One step down; raises _NotFound naming where and why the path stops."""
-    if isinstance(step, str):
-        if not isinstance(node, dict):
-            raise _NotFound(f"{where} is {_kind(node)}")
-        if step not in node:
-            raise _NotFound(f"{where} has no {step!r}")
-        return node[step]
-    if not isinstance(node, list):
-        raise _NotFound(f"{where} is {_kind(node)}")
-    if not -len(node) <= step < len(node):
-        raise _NotFound(f"{where} has {len(node)} items")
-    return node[step]
-
-
-def _resolve(data: Any, steps: tuple[Step, ...]) -> Any:
-    node = data
-    for depth, step in enumerate(steps):
-        node = _step_into(node, step, format_path(steps[:depth]))
-    return node
-
 
 def json_equal(a: Any, b: Any) -> bool:
     """JSON equality: 1 == 1.0, but true is not 1 (as it would be in Python)."""
@@ -298,8 +205,8 @@ def json_path(output: str, value: dict[str, Any], ctx: CheckContext) -> tuple[bo
     else:
         data = _load_output_json(output)
     try:
-        got = _resolve(data, steps)
-    except _NotFound as exc:
+        got = resolve_path(data, steps)
+    except PathNotFound as exc:
         return False, f"{path} not found: {exc}"
     if json_equal(got, want):
         return True, f"{path} == {quote(want)}"

@@ -15,15 +15,12 @@ from typing import Any
 from prompttest.checks import CheckFailure, quote, register, shorten
 from prompttest.checks.structure import (
     SCHEMA_REASON_LIMIT,
-    _NotFound,
     _prepare_json_path,
     _prepare_schema,
-    _resolve,
     _validator,
-    format_path,
     json_equal,
-    parse_path,
 )
+from prompttest.io.jsonpath import PathNotFound, format_path, parse_path, resolve_path
 from prompttest.model import CheckContext, CheckError, ToolCall, canonical_json
 
 CONDITIONS = ("json_schema", "equals", "contains", "json_path")
@@ -162,8 +159,8 @@ def _dict_difference(
 def _path_difference(arguments: Any, value: dict[str, Any]) -> str | None:
     path, want = value["path"], value["equals"]
     try:
-        got = _resolve(arguments, parse_path(path))
-    except _NotFound as exc:
+        got = resolve_path(arguments, parse_path(path))
+    except PathNotFound as exc:
         return f"{path} not found: {exc}"
     return None if json_equal(got, want) else f"{path} is {quote(got)}, expected {quote(want)}"
 

@@ -10,7 +10,6 @@ checked before anything is called, and every refusal is named in one message.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from ..calls.apps.base import is_loopback_url
 from ..errors import PromptTestError
 from ..model import CheckSpec, Suite, Target
 from .toolresults import is_python
@@ -187,17 +187,11 @@ def _app_refusal(target: Target) -> str | None:
     if "python" in app or "exec" in app:
         kind = "python" if "python" in app else "exec"
         return f"target '{target.id}' is a {kind}: target ({target.model}): it runs code"
-    host = urlsplit(app["http"]["url"]).hostname or ""
-    if host != "localhost" and not _is_loopback(host):
+    url = app["http"]["url"]
+    if not is_loopback_url(url):
+        host = urlsplit(url).hostname or url
         return f"target '{target.id}' sends requests to {host}, not to this machine (loopback)"
     return None
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def _tool_result_refusals(

@@ -21,7 +21,9 @@ SYSTEM = (
 def answer(request: dict[str, Any]) -> dict[str, Any]:
     question = request["vars"]["question"]
     passages = retrieve(question)
-    import litellm  # the app's own dependency
+    # The app's own dependency; its price list is the one it ships with (no download).
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    import litellm
 
     response = litellm.completion(
         model=os.environ.get("RAGAPP_MODEL", "openai/gpt-4o-mini"),
