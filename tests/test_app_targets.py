@@ -286,3 +286,55 @@ def test_a_run_of_app_targets_only_never_imports_litellm(app: Project, tmp_path:
     command = [sys.executable, "-c", probe]
     done = subprocess.run(command, cwd=app.root, capture_output=True, text=True, timeout=60)
     assert done.stdout.strip().splitlines()[-1] == "0 False", done.stdout + done.stderr
+
+
+def test_an_http_service_that_keeps_failing_is_retried_then_taken_as_down(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    class Down(BaseHTTPRequestHandler):
+        hits = 0
+
+        def do_POST(self) -> None:  # noqa: N802  (the stdlib's name)
+            Down.hits += 1
+            self.rfile.read(int(self.headers["content-length"]))
+            self.send_response(503)
+            self.send_header("content-length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Down)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/answer"
+        rows = "".join(f"  - {{id: c{i}, vars: {{q: q{i}}}}}\n" for i in range(8))
+        project.suite(
+            "down", f'targets: [{{id: svc, http: {{url: "{url}"}}}}]\nprompt: "{{{{ q }}}}"\ncases:\n{rows}'
+        )
+        result = project.run("run", "-j", "1", "--retries", "1", "--json", "r.json", capsys=capsys)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert result.code == 3
+    errors = [r["error"] for r in json.loads((project.root / "r.json").read_text())["results"]]
+    assert all(error and "503" in error for error in errors[:5])
+    assert all(error.startswith("not called:") for error in errors[5:])  # the breaker opened
+    assert Down.hits == 10  # 5 keys x 2 attempts, then nothing more was sent
+
+
+def test_a_secret_an_app_echoes_into_its_metadata_reaches_no_file(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = "sk-planted-secret-0123456789abcdef"
+    monkeypatch.setenv("OPENAI_API_KEY", secret)
+    (project.root / "leaky.py").write_text(
+        "import os\n\ndef answer(request):\n"
+        "    return {'text': 'ok', 'metadata': {'env': os.environ['OPENAI_API_KEY']}}\n"
+    )
+    project.suite("leaky", 'targets: [{id: app, python: "leaky:answer"}]\nprompt: hi\ncases: [{id: one}]\n')
+    result = project.run("run", "--json", "r.json", "--html", "r.html", "--markdown", "r.md", capsys=capsys)
+    assert result.code == 0, result.out + result.err
+    for name, data in project.tree(include_state=True).items():
+        assert secret.encode() not in data, name
+    assert "[REDACTED:OPENAI_API_KEY]" in (project.root / "r.json").read_text()

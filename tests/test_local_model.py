@@ -246,3 +246,18 @@ def test_the_in_process_model_gets_one_call_at_a_time_so_queueing_is_not_latency
     # Calls that never overlap fit in the run one after another; six calls in flight at once,
     # queued inside the model, would each count the others' time and add up to several runs.
     assert sum(latencies) <= report["summary"]["wall_s"] * 1000
+
+
+@pytest.mark.usefixtures("real_model")
+def test_init_then_run_passes_on_the_default_model(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A newcomer's first run: `init` in an empty folder, then `run` on the embedded model."""
+    (project.root / "pyproject.toml").unlink()
+    shutil.rmtree(project.root / "suites")
+    assert project.run("init", capsys=capsys).code == 0
+    first = project.run("run", capsys=capsys)
+    assert first.code == 0, first.out + first.err
+    assert "2 new" in first.out
+    again = project.run("run", "--ci", "--no-cache", capsys=capsys)
+    assert again.code == 0 and "2 unchanged" in again.out, again.out

@@ -355,8 +355,8 @@ async def _call_one(
 
 
 def _redacted(output: Output, redact: Callable[[str], str]) -> Output:
-    """The output with every secret redacted: text, refusal and tool-call arguments (a key
-    echoed into an argument would otherwise reach the cache and the snapshot)."""
+    """The output with every secret redacted: text, refusal, tool-call arguments and an app's
+    metadata (a key echoed into them would otherwise reach the cache and the snapshot)."""
     calls = tuple(
         ToolCall(call.name, redact(call.arguments), valid_json=False)
         if not call.valid_json
@@ -364,7 +364,8 @@ def _redacted(output: Output, redact: Callable[[str], str]) -> Output:
         for call in output.tool_calls
     )
     refusal = redact(output.refusal) if output.refusal is not None else None
-    return replace(output, text=redact(output.text), tool_calls=calls, refusal=refusal)
+    metadata = None if output.metadata is None else json.loads(redact(json.dumps(output.metadata)))
+    return replace(output, text=redact(output.text), tool_calls=calls, refusal=refusal, metadata=metadata)
 
 
 class _Both:

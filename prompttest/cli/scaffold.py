@@ -10,22 +10,25 @@ EXAMPLE_SUITE = """\
 # An example suite: every case runs against every target, and its checks are the
 # expected properties of the output. See the README for every key and check.
 suite: example
-description: Simple facts, answered in one line.
+description: Country capitals, answered in one sentence.
 # No target: the configured default is used ([tool.prompttest] target, or the
 # embedded local model). Try a hosted one with `prompttest run -m openai/gpt-4o-mini`.
-params: {temperature: 0, max_tokens: 32, stop: ["\\n"]}
-prompt: "Q: What is the capital of {{ country }}?\\nA:"
+params: {temperature: 0, max_tokens: 32}
+# The system line keeps a small model on the question (without it, it may answer with
+# another fact about the country).
+system: Answer in one sentence.
+prompt: "What is the capital of {{ country }}?"
 expect:
-  - max_length: 200
+  - max_words: 12
 cases:
   - id: france
     vars: {country: France}
     expect:
       - contains: Paris
-  - id: japan
-    vars: {country: Japan}
+  - id: germany
+    vars: {country: Germany}
     expect:
-      - icontains: tokyo
+      - icontains: berlin
 """
 
 CONFIG = """
