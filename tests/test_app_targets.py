@@ -338,3 +338,19 @@ def test_a_secret_an_app_echoes_into_its_metadata_reaches_no_file(
     for name, data in project.tree(include_state=True).items():
         assert secret.encode() not in data, name
     assert "[REDACTED:OPENAI_API_KEY]" in (project.root / "r.json").read_text()
+
+
+def test_an_http_body_naming_a_missing_variable_stops_the_run_before_any_call(
+    project: Project, service: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.suite(
+        "svc",
+        f"""\
+        targets: [{{id: svc, http: {{url: "{service}", body: {{q: "{{{{ qestion }}}}"}}}}}}]
+        prompt: "{{{{ question }}}}"
+        cases: [{{id: one, vars: {{question: hi}}}}]
+        """,
+    )
+    result = project.run("validate", capsys=capsys)
+    assert result.code == 2 and "has no variable 'qestion'" in result.err and "svc.yaml" in result.err
+    assert _Service.seen == []

@@ -27,6 +27,7 @@ from prompttest.calls.apps import answer_app, app_kind, describe, is_loopback_ur
 from prompttest.calls.providers import ProviderError, RetryPolicy
 from prompttest.errors import SuiteError
 from prompttest.model import Call, Output, ToolCall
+from prompttest.suites.template import render_body
 
 QUICK = RetryPolicy(timeout_s=5.0)
 MESSAGES = ({"role": "system", "content": "Be brief."}, {"role": "user", "content": "Why is the sky blue?"})
@@ -382,22 +383,18 @@ def service() -> Iterator[Service]:
     running.stop()
 
 
-def test_the_body_template_is_filled_from_vars_and_the_output_path_read(service: Service) -> None:
+def test_the_body_is_sent_as_its_job_rendered_it_and_the_output_path_read(service: Service) -> None:
     service.reply = lambda seen: Reply(body={"data": {"answer": f"Because {seen.body['question']}"}})
-    app = {
-        "http": {
-            "url": f"{service.url}/answer",
-            "body": {
-                "question": "{{ question }}",
-                "top_k": "{{ k }}",
-                "filters": "{{ filters }}",
-                "note": "about {{ topic.name }}, top {{ k }}",
-                "fixed": [1, True, None],
-            },
-            "output": "$.data.answer",
-        }
-    }
     vars = {"question": "why?", "k": 3, "filters": {"lang": "en"}, "topic": {"name": "optics"}}
+    template = {
+        "question": "{{ question }}",
+        "top_k": "{{ k }}",
+        "filters": "{{ filters }}",
+        "note": "about {{ topic.name }}, top {{ k }}",
+        "fixed": [1, True, None],
+    }
+    body = render_body(template, vars, where="case 'c'", file="s.yaml", line=1)
+    app = {"http": {"url": f"{service.url}/answer", "body": body, "output": "$.data.answer"}}
     output = answer(app, vars=vars)
     assert output.text == "Because why?"
     seen = service.requests[0]
@@ -411,6 +408,11 @@ def test_the_body_template_is_filled_from_vars_and_the_output_path_read(service:
         "note": "about optics, top 3",
         "fixed": [1, True, None],
     }
+
+
+def test_a_body_that_names_a_missing_variable_is_a_suite_error_before_any_call() -> None:
+    with pytest.raises(SuiteError, match="has no variable 'missing'"):
+        render_body({"q": "{{ missing }}"}, {"question": "x"}, where="case 'c'", file="s.yaml", line=3)
 
 
 def test_without_a_body_the_call_is_sent_and_the_reply_read_whole(service: Service) -> None:
@@ -566,12 +568,6 @@ def test_a_slow_service_times_out(service: Service) -> None:
     error = failure({"http": {"url": service.url}}, RetryPolicy(timeout_s=0.2))
     assert error.message == "timed out after 0.2 s" and error.retryable
     assert time.perf_counter() - started < 1.0
-
-
-def test_a_missing_body_variable_is_a_final_error(service: Service) -> None:
-    error = failure({"http": {"url": service.url, "body": {"q": "{{ nope }}"}}})
-    assert error.message == "the http body uses {{ nope }} but the case has no variable 'nope'"
-    assert not error.retryable and service.requests == []
 
 
 # --------------------------------------------------------------------------- exec

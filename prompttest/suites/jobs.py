@@ -25,7 +25,7 @@ from prompttest.model import (
 from prompttest.model.inputs import DEFAULT_MAX_STEPS
 from prompttest.model.stats import PassRule
 from prompttest.suites.images import render_content, with_images
-from prompttest.suites.template import render, render_value
+from prompttest.suites.template import render, render_body, render_value
 
 Messages = tuple[dict[str, Any], ...]
 
@@ -66,7 +66,7 @@ def iter_jobs(
                 messages=messages,
                 params={**suite.params, **target.params, **case.params},
                 api_base=target.api_base,
-                app=target.app,
+                app=_rendered_app(target, case),
                 vars=case.vars if target.app is not None else None,
                 cache_salt=target.cache_salt,
             )
@@ -100,6 +100,16 @@ def iter_keys(
     for case in suite.cases:
         for target in targets:
             yield case, result_key(suite.name, case.id, target.id), _samples(suite, case, repeat)
+
+
+def _rendered_app(target: Target, case: Case) -> dict[str, Any] | None:
+    """An app's spec for one case: an `http:` body is a template of the case's vars."""
+    if target.app is None or "body" not in target.app.get("http", {}):
+        return target.app
+    http = target.app["http"]
+    where = f"case '{case.id}' (the http body of target '{target.id}')"
+    body = render_body(http["body"], case.vars, where=where, file=case.file, line=case.line)
+    return {**target.app, "http": {**http, "body": body}}
 
 
 def targets_of(suite: Suite, override: Sequence[Target] | None, default: Target) -> list[Target]:

@@ -110,3 +110,23 @@ def _missing_hint(vars: dict[str, Any], name: str, where: str) -> str:
             keys = ", ".join(sorted(parent)) or "none"
             return f"'{'.'.join(parts[:end])}' has keys: {keys}"
     return f"variables of {where}: {', '.join(sorted(vars))}"
+
+
+def render_body(
+    value: Any, vars: dict[str, Any], *, where: str, file: str | Path | None, line: int | None
+) -> Any:
+    """A JSON body with the case's vars filled in. A string that is nothing but one
+    placeholder takes the variable's value as it is (a number stays a number, a list a
+    list); one inside other text takes its text, as in a prompt."""
+    if isinstance(value, str):
+        whole = _PLACEHOLDER.fullmatch(value.strip())
+        if whole and lookup(vars, whole.group(1)) is not _MISSING:
+            return lookup(vars, whole.group(1))
+        return render(value, vars, where=where, file=file, line=line)
+    if isinstance(value, list):
+        return [render_body(item, vars, where=where, file=file, line=line) for item in value]
+    if isinstance(value, dict):
+        return {
+            key: render_body(item, vars, where=where, file=file, line=line) for key, item in value.items()
+        }
+    return value

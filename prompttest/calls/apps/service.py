@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...io.jsonpath import PathNotFound, PathSyntaxError, parse_path, resolve_path
-from ...model import Call, canonical_json
+from ...model import Call
 from ..faults import RETRYABLE_STATUS, ProviderError, RetryPolicy, one_line
 from .base import MIN_SCRUBBED_IN_ANSWERS, SNIPPET, Fields, bounded, in_thread, is_loopback_url
 from .replies import BadReply, read_reply
@@ -48,7 +48,7 @@ async def answer_http(call: Call, policy: RetryPolicy) -> Fields:
 
 def _http_request(spec: Mapping[str, Any], call: Call, secrets: dict[str, str]) -> urllib.request.Request:
     if "body" in spec:
-        body = _fill(spec["body"], call.vars or {})
+        body = spec["body"]  # filled from the case's vars when its job was made
     else:
         body = {"vars": call.vars or {}, "messages": list(call.messages), "params": call.params}
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -63,48 +63,6 @@ def _http_request(spec: Mapping[str, Any], call: Call, secrets: dict[str, str]) 
         )
     except ValueError as exc:  # no scheme, say
         raise ProviderError(f"invalid url: {exc}", fatal=True) from None
-
-
-# `{{ name }}` as in prompts (suites.template, which this stage may not import): a dotted
-# name walks nested mappings and lists.
-_PLACEHOLDER = re.compile(r"\{\{\s*([^\W\d][\w-]*(?:\.[\w-]+)*)\s*\}\}")
-
-
-def _fill(value: Any, vars: Mapping[str, Any]) -> Any:
-    """The body with its placeholders filled from the case's vars. A string that is nothing but
-    one placeholder takes the variable's value as it is (a number stays a number, a list a
-    list); one inside other text takes its text, as in a prompt."""
-    if isinstance(value, str):
-        whole = _PLACEHOLDER.fullmatch(value.strip())
-        if whole:
-            return _var(vars, whole[1])
-        return _PLACEHOLDER.sub(lambda match: _as_text(_var(vars, match[1])), value)
-    if isinstance(value, list):
-        return [_fill(item, vars) for item in value]
-    if isinstance(value, Mapping):
-        return {key: _fill(item, vars) for key, item in value.items()}
-    return value
-
-
-def _var(vars: Mapping[str, Any], name: str) -> Any:
-    """An exact key first (a CSV column may be called `a.b`), then a walk through the dots."""
-    if name in vars:
-        return vars[name]
-    value: Any = vars
-    for part in name.split("."):
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
-            value = value[int(part)]
-        else:
-            raise ProviderError(f"the http body uses {{{{ {name} }}}} but the case has no variable '{name}'")
-    return value
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    return canonical_json(value) if isinstance(value, (list, dict)) else str(value)
 
 
 _ENV_IN_VALUE = re.compile(r"\$\{([A-Za-z_]\w*)\}")
