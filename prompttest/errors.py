@@ -74,3 +74,21 @@ class ProviderSetupError(PromptTestError):
     """A provider cannot be used at all (extra not installed, unknown local model)."""
 
     exit_code = EXIT_PROVIDER
+
+
+class PublishError(PromptTestError):
+    """`prompttest comment` called wrongly: its Markdown file unreadable, a --repo that is not
+    OWNER/NAME, an API URL the token must not travel to. Usage (exit 2), nothing sent."""
+
+
+class NotPublished(PromptTestError):
+    """A comment that could not be posted (no token, a fork's read-only token, a pull request
+    not found, GitHub rate limiting or down): a one-line warning, and exit 0 — commenting
+    never turns a gate's result into a failure."""
+
+    exit_code = EXIT_OK
+
+    def render(self) -> str:
+        """One line: `warning: prompttest comment: message; hint: hint`."""
+        text = f"warning: prompttest comment: {self.message}"
+        return f"{text}; hint: {self.hint}" if self.hint else text

@@ -25,6 +25,7 @@ RANKS: dict[str, int] = {
     "io": 1,
     "calls": 2,
     "checks": 2,
+    "publish": 2,
     "suites": 3,
     "verdicts": 3,
     "records": 4,

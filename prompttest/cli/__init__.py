@@ -1,8 +1,8 @@
 """The command line: parse options, call one core function, render, return an exit code.
 
 Takes argv, gives an exit code. Only this folder imports click. `main` holds the group and is
-the only place where errors become text; `run`, `suites`, `project` and `records` hold the
-commands, `options` the flags they share, `output` what runs print and write.
+the only place where errors become text; `run`, `suites`, `workspace`, `records` and
+`publish` hold the commands, `options` the flags they share, `output` what runs print and write.
 """
 
 from __future__ import annotations
