@@ -22,7 +22,8 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .target import TOKEN_VARIABLE, _is_loopback
+from ..io.urls import is_loopback_host
+from .target import TOKEN_VARIABLE
 
 T = TypeVar("T")
 
@@ -123,7 +124,7 @@ class GitHub:
         self._token = token
         self._origin = _origin(self.api_url)
         handlers: list[urllib.request.BaseHandler] = [_NoRedirects()]
-        if _is_loopback(urllib.parse.urlsplit(self.api_url).hostname or ""):
+        if is_loopback_host(urllib.parse.urlsplit(self.api_url).hostname or ""):
             handlers.append(urllib.request.ProxyHandler({}))  # a proxy cannot reach this machine
         self._opener = urllib.request.build_opener(*handlers)
 

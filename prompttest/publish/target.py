@@ -7,7 +7,6 @@ is a `PublishError` (exit 2); a value missing (no token, not a pull request's ev
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 import urllib.parse
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..errors import NotPublished, PublishError
+from ..io.urls import is_loopback_host
 
 PUBLIC_API_URL = "https://api.github.com"
 TOKEN_VARIABLE = "GITHUB_TOKEN"
@@ -74,21 +74,12 @@ def check_api_url(url: str, source: str) -> str:
             f"{source} {url!r} is not an http(s) URL of GitHub's API",
             hint=f"e.g. {PUBLIC_API_URL}, or https://HOST/api/v3 for GitHub Enterprise Server",
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not is_loopback_host(parts.hostname or ""):
         raise PublishError(
             f"{source} {url!r} is plain http: the token would travel unencrypted",
             hint="use https (plain http is allowed only to this machine: localhost, 127.0.0.1, ::1)",
         )
     return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def pr_from_event(path: str) -> int:

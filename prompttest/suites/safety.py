@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from ..calls.apps.base import is_loopback_url
 from ..errors import PromptTestError
+from ..io.urls import is_loopback_url
 from ..model import CheckSpec, Suite, Target
 from .toolresults import is_python
 

@@ -25,9 +25,10 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from ...io.urls import is_loopback_url
 from ...model import Call, Output
 from ..faults import RetryPolicy
-from .base import Fields, is_loopback_url
+from .base import Fields
 from .command import answer_exec, command_of, exec_spec
 from .pyfunc import answer_python
 from .service import answer_http, http_spec

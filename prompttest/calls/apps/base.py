@@ -6,11 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import copy
-import ipaddress
 import threading
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -73,15 +69,3 @@ def request_of(call: Call) -> dict[str, Any]:
     """What an app is called with. A deep copy: an app that edits it must not edit the call,
     whose cache key is made of these values."""
     return copy.deepcopy({"vars": call.vars or {}, "messages": list(call.messages), "params": call.params})
-
-
-def is_loopback_url(url: str) -> bool:
-    """Whether `url` names this machine by a loopback address or `localhost` (what --safe allows;
-    a host name that merely resolves to one is not trusted to keep doing so)."""
-    host = urllib.parse.urlsplit(url).hostname or ""
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

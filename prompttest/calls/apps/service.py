@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...io.jsonpath import PathNotFound, PathSyntaxError, parse_path, resolve_path
+from ...io.urls import is_loopback_url
 from ...model import Call
 from ..faults import RETRYABLE_STATUS, ProviderError, RetryPolicy, one_line
-from .base import MIN_SCRUBBED_IN_ANSWERS, SNIPPET, Fields, bounded, in_thread, is_loopback_url
+from .base import MIN_SCRUBBED_IN_ANSWERS, SNIPPET, Fields, bounded, in_thread
 from .replies import BadReply, read_reply
 
 
