@@ -35,6 +35,9 @@ class Settings:
     judge_api_base: str = ""
     embedding: str = ""  # the model of `similar` checks; none: they compare lexically
     embedding_api_base: str = ""
+    # Worker processes that send hosted models' calls: "auto" (-1) picks by cores, -j and
+    # the run's size; 0 keeps every call in the run's own process.
+    workers: int = -1
 
     @property
     def max_attempts(self) -> int:
@@ -122,6 +125,8 @@ def _convert(name: str, raw: Any, kind: type, source: str) -> Any:
         if kind is tuple:
             items = raw.split(",") if isinstance(raw, str) else list(raw)
             return tuple(str(item).strip() for item in items if str(item).strip())
+        if name == "workers" and raw == "auto":
+            return -1
         if kind is int and not isinstance(raw, bool):
             number = int(raw)
             if number < (1 if name == "concurrency" else 0):

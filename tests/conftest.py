@@ -111,6 +111,11 @@ class Outcome:
     err: str
 
 
+# `PROMPTTEST_WORKERS=2 pytest ...` runs the tests with hosted models' calls sent by two
+# worker processes (calls/pool.py), however small the run: kept through the env clean-up.
+CALL_WORKERS = os.environ.get("PROMPTTEST_WORKERS")
+
+
 @pytest.fixture
 def project(tmp_path: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyPatch) -> Project:
     """A project folder as the working directory, outside CI, with no provider keys set."""
@@ -118,6 +123,8 @@ def project(tmp_path: Path, fake_server: FakeServer, monkeypatch: pytest.MonkeyP
     for name in list(os.environ):
         if name == "CI" or name.startswith("PROMPTTEST_") or name.endswith("_API_KEY"):
             monkeypatch.delenv(name)
+    if CALL_WORKERS is not None:
+        monkeypatch.setenv("PROMPTTEST_WORKERS", CALL_WORKERS)
     return Project(tmp_path, fake_server)
 
 

@@ -7,6 +7,7 @@ notes, and knows `local/...` (the in-process model) as a provider of its own.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import threading
@@ -40,6 +41,9 @@ def _import_litellm() -> None:
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
 
+    # Its modules hold hundreds of thousands of objects that live as long as the process:
+    # out of the collector's sight, each full collection is no longer a scan of all of them.
+    gc.freeze()
     litellm.suppress_debug_info = True  # else every error prints a banner on stdout
     litellm.telemetry = False
     logging.getLogger("LiteLLM").addFilter(_not_a_pricing_note)

@@ -19,6 +19,7 @@ from .faults import RETRYABLE_STATUS, ProviderError, RetryPolicy, one_line
 from .litellm_door import load_litellm, loaded_litellm
 from .local import embeddings as embeddings_local
 from .local import llama as local_model
+from .pool import WorkerPool
 from .throttle import AdaptiveLimit
 
 
@@ -45,12 +46,15 @@ async def close_clients() -> None:
         await litellm.close_litellm_async_clients()
 
 
-async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None = None) -> tuple[Output, int]:
+async def complete(
+    call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None = None, pool: WorkerPool | None = None
+) -> tuple[Output, int]:
     """Answer one call; returns the output and the number of attempts it took.
 
     Each attempt holds a slot of `limit` (the target's adaptive concurrency), which a 429
-    shrinks; waiting between attempts holds none. Raises ProviderError when the call
-    failed for good.
+    shrinks; waiting between attempts holds none. With a `pool`, a hosted model's attempts
+    are sent by its worker processes (retries stay here). Raises ProviderError when the
+    call failed for good.
     """
     limit = limit or AdaptiveLimit(ceiling=1)
     attempt = 0
@@ -59,7 +63,10 @@ async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None 
         try:
             async with limit.attempt() as started:
                 try:
-                    output = await _attempt(call, policy)
+                    if pool is not None and in_pool(call) and pool.alive:
+                        output = await pool.request("attempt", call, policy)
+                    else:
+                        output = await attempt_here(call, policy)
                 except ProviderError as error:
                     if error.status_code == 429:
                         limit.rate_limited(started)
@@ -73,7 +80,14 @@ async def complete(call: Call, policy: RetryPolicy, limit: AdaptiveLimit | None 
             await asyncio.sleep(policy.backoff(attempt, error.retry_after))
 
 
-async def _attempt(call: Call, policy: RetryPolicy) -> Output:
+def in_pool(call: Call) -> bool:
+    """A hosted model's chat call, which a worker process can send; in-process models, the
+    team's own apps and embeddings are answered here."""
+    return call.kind == "chat" and call.app is None and not local_model.is_local(call.model)
+
+
+async def attempt_here(call: Call, policy: RetryPolicy) -> Output:
+    """One attempt at the call, in this process."""
     if call.kind == "embedding":
         return await _embed(call, policy)
     if call.app is not None:  # the team's own code or service, not a model

@@ -19,7 +19,8 @@ from ..stopping import run_stoppable
 from .cache import ResponseCache
 from .local import embeddings as embeddings_local
 from .local.llama import check_available, is_local
-from .providers import ProviderError, RetryPolicy, check_model, close_clients, complete, has_price
+from .pool import WorkerPool
+from .providers import ProviderError, RetryPolicy, check_model, close_clients, complete, has_price, in_pool
 from .throttle import AdaptiveLimit
 
 ProgressFn = Callable[[int, int], None]
@@ -59,6 +60,7 @@ class CallOptions:
     max_attempts: int
     redact: Callable[[str], str]
     max_cost: float | None = None  # USD for the whole run, shared by every phase
+    workers: int = 0  # worker processes that send hosted models' calls (0: this process does)
 
 
 def answer_stream(
@@ -108,6 +110,8 @@ def answer_stream(
             await asyncio.gather(*(worker(shared) for _ in range(max(1, options.concurrency))))
         finally:
             await close_clients()  # litellm keeps an HTTP session per event loop: each run has its own
+            if asker.pool is not None:
+                await asker.pool.close()
             tally.throttled |= {
                 model: target.limit.lowest
                 for (model, _), target in asker.targets.by_key.items()
@@ -187,6 +191,8 @@ class _Asker:
         self.recent: OrderedDict[str, Answer] = OrderedDict()
         self.ready: dict[tuple[str, str], asyncio.Future[None]] = {}
         self.priced: dict[str, bool] = {}  # model -> its cost will be known (for --max-cost)
+        self.pool: WorkerPool | None = None  # started at the first call it can send
+        self.pool_started: asyncio.Future[None] | None = None
 
     async def answer_all(self, calls: Sequence[Call]) -> dict[str, Answer]:
         answers: dict[str, Answer] = {}
@@ -262,9 +268,23 @@ class _Asker:
         """A model that cannot run here stops the run before its first call, with the fix."""
         model = (call.model, call.kind)
         if model not in self.ready:
-            # Loading an in-process model (or litellm) takes seconds: not on the event loop.
-            self.ready[model] = asyncio.ensure_future(asyncio.to_thread(_check_ready, call))
+            pool = await self.pool_for(call)
+            if pool is not None:  # the workers have litellm: this process need not import it
+                self.ready[model] = asyncio.ensure_future(pool.request("check", call.model, call.api_base))
+            else:
+                # Loading an in-process model (or litellm) takes seconds: not on the event loop.
+                self.ready[model] = asyncio.ensure_future(asyncio.to_thread(_check_ready, call))
         await asyncio.shield(self.ready[model])
+
+    async def pool_for(self, call: Call) -> WorkerPool | None:
+        """The run's worker processes, started the first time a call can use them."""
+        if self.options.workers <= 0 or not in_pool(call):
+            return None
+        if self.pool_started is None:
+            self.pool = WorkerPool(self.options.workers)
+            self.pool_started = asyncio.ensure_future(self.pool.start())
+        await asyncio.shield(self.pool_started)
+        return self.pool
 
     def lane(self, call: Call) -> asyncio.Semaphore | _Both:
         if is_local(call.model) or embeddings_local.is_local_embedding(call.model):
@@ -279,7 +299,8 @@ class _Asker:
         if self.options.max_cost is not None and not self.tally.unpriced and call.app is None:
             # A model without a price is known to be one before its first call, not after.
             if call.model not in self.priced:
-                self.priced[call.model] = has_price(call)
+                pool = await self.pool_for(call)
+                self.priced[call.model] = await pool.request("price", call) if pool else has_price(call)
             if not self.priced[call.model]:
                 self.tally.unpriced = call.model
         over_budget = _over_budget(self.tally, self.options.max_cost)
@@ -287,7 +308,9 @@ class _Asker:
             return Answer(None, error=f"not called: {target.refused}")
         if over_budget:
             return Answer(None, error=over_budget)
-        answer = await _call_one(call, self.policy, self.cache, self.tally, self.options.redact, target)
+        answer = await _call_one(
+            call, self.policy, self.cache, self.tally, self.options.redact, target, await self.pool_for(call)
+        )
         if self.options.max_cost is not None and answer.output is not None:
             _spend(self.tally, call, answer)
         return answer
@@ -330,9 +353,10 @@ async def _call_one(
     tally: Tally,
     redact: Callable[[str], str],
     target: _Target,
+    pool: WorkerPool | None,
 ) -> Answer:
     try:
-        output, attempts = await complete(call, policy, target.limit)
+        output, attempts = await complete(call, policy, target.limit, pool)
     except ProviderError as error:
         tally.calls += error.attempts
         message = redact(f"{call.model}: {error.message} (after {error.attempts} attempt(s))")

@@ -11,6 +11,7 @@ from functools import partial
 from pathlib import Path
 
 from ..calls.cache import ResponseCache
+from ..calls.pool import pool_size
 from ..calls.runner import CallOptions, ProgressFn, answer_stream
 from ..calls.secrets import Redactor
 from ..checks.custom import load_function
@@ -50,13 +51,15 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         if path not in uncommitted:
             baselines.load(suite.name, path)
     settings = project.settings
+    concurrency = options.concurrency or settings.concurrency
     call_options = CallOptions(
-        concurrency=options.concurrency or settings.concurrency,
+        concurrency=concurrency,
         offline=options.offline,
         timeout_s=options.timeout or settings.timeout,
         max_attempts=(options.retries if options.retries is not None else settings.retries) + 1,
         redact=Redactor(),
         max_cost=options.max_cost,
+        workers=pool_size(settings.workers, concurrency=concurrency, calls=the_plan.calls),
     )
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
     gate = partial(key_exit_code, ci=options.ci, update=options.update, strict=options.strict)

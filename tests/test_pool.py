@@ -1,0 +1,162 @@
+"""Calls sent by worker processes (calls/pool.py): the same results and bytes as in-process,
+litellm kept out of the run's own process, a worker that dies mid-call retried elsewhere."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import Project
+from fake_server import FakeServer, Status
+
+from prompttest.calls.faults import ProviderError, RetryPolicy
+from prompttest.calls.pool import MIN_CALLS_FOR_POOL, WorkerPool, pool_size
+from prompttest.calls.providers import complete
+from prompttest.calls.throttle import AdaptiveLimit
+from prompttest.model import Call
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SUITE = """\
+target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+prompt: "Capital of {{ country }}?"
+expect:
+  - contains: "echo"
+cases:
+""" + "".join(f"  - id: c{i}\n    vars: {{country: land-{i}}}\n" for i in range(24))
+
+# Runs the CLI, then says whether this process imported litellm.
+PROBE = (
+    "import atexit, json, sys, runpy\n"
+    "atexit.register(lambda: print(json.dumps({'litellm': 'litellm' in sys.modules}), file=sys.stderr))\n"
+    "sys.argv = ['prompttest'] + sys.argv[1:]\n"
+    "runpy.run_module('prompttest', run_name='__main__', alter_sys=True)\n"
+)
+
+
+def test_pool_size_follows_setting_cores_concurrency_and_run_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("prompttest.calls.pool.usable_cores", lambda: 4)
+    assert pool_size(0, concurrency=64, calls=10_000) == 0  # `workers = 0`: in-process
+    assert pool_size(3, concurrency=1, calls=1) == 3  # set: as set
+    assert pool_size(-1, concurrency=64, calls=MIN_CALLS_FOR_POOL - 1) == 0  # too small to pay
+    assert pool_size(-1, concurrency=64, calls=10_000) == 4  # one per core
+    assert pool_size(-1, concurrency=16, calls=10_000) == 2  # one per 8 calls in flight
+    assert pool_size(-1, concurrency=8, calls=10_000) == 0  # one worker: no gain over this process
+    monkeypatch.setattr("prompttest.calls.pool.usable_cores", lambda: 1)
+    assert pool_size(-1, concurrency=64, calls=10_000) == 0
+
+
+def _run(project: Project, workers: str) -> tuple[subprocess.CompletedProcess[str], dict[str, bytes]]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTTEST_")}
+    env |= {"PROMPTTEST_WORKERS": workers, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, "run", "-j", "8", "--json", "report.json", "--no-cache"],
+        cwd=project.root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return done, project.tree()
+
+
+def test_a_pooled_run_gives_the_same_bytes_and_keeps_litellm_out(project: Project) -> None:
+    project.suite("geo", SUITE)
+    alone, _ = _run(project, "0")  # snapshots written in-process
+    assert alone.returncode == 0, alone.stderr
+    assert json.loads(alone.stderr.strip().splitlines()[-1]) == {"litellm": True}
+    snapshots = project.tree()
+    report = json.loads((project.root / "report.json").read_text())
+    project.server.reset()
+
+    pooled, after = _run(project, "2")
+    assert pooled.returncode == 0, pooled.stderr
+    # The run's own process never imported litellm: its workers did the calls.
+    assert json.loads(pooled.stderr.strip().splitlines()[-1]) == {"litellm": False}
+    assert project.server.count == 24
+    # Same outputs, same verdicts (all unchanged against the first run), same snapshot bytes.
+    assert {k: v for k, v in after.items() if k.startswith("snapshots/")} == {
+        k: v for k, v in snapshots.items() if k.startswith("snapshots/")
+    }
+    pooled_report = json.loads((project.root / "report.json").read_text())
+    assert {r["key"]: r["verdict"] for r in pooled_report["results"]} == {
+        r["key"]: "unchanged" for r in report["results"]
+    }
+
+
+def _call(server: FakeServer, n: int) -> Call:
+    return Call(
+        model="openai/fake",
+        messages=({"role": "user", "content": f"question {n}"},),
+        params={},
+        api_base=server.url,
+    )
+
+
+def test_a_worker_that_dies_mid_call_is_retried_on_another(fake_server: FakeServer) -> None:
+    fake_server.latency = 1.0
+
+    async def main() -> list[str]:
+        pool = WorkerPool(2)
+        await pool.start()
+        try:
+            policy = RetryPolicy(timeout_s=30, max_attempts=3, base_delay_s=0.01)
+            limit = AdaptiveLimit(ceiling=8)
+            calls = [
+                asyncio.ensure_future(complete(_call(fake_server, n), policy, limit, pool)) for n in range(4)
+            ]
+            while fake_server.in_flight < 4:  # both workers have calls in flight
+                await asyncio.sleep(0.05)
+            pool.workers[0].process.kill()
+            done = await asyncio.gather(*calls)
+            assert not pool.workers[0].alive and pool.workers[1].alive
+            assert max(attempts for _, attempts in done) == 2  # the dead worker's calls: once more
+            return [output.text for output, _ in done]
+        finally:
+            await pool.close()
+
+    texts = asyncio.run(main())
+    assert texts == [f"echo: question {n}" for n in range(4)]
+
+
+def test_provider_errors_cross_the_pipe_as_they_are(fake_server: FakeServer) -> None:
+    fake_server.script(Status(401))
+
+    async def main() -> ProviderError:
+        pool = WorkerPool(1)
+        await pool.start()
+        try:
+            with pytest.raises(ProviderError) as failed:
+                await complete(_call(fake_server, 1), RetryPolicy(timeout_s=30), None, pool)
+            return failed.value
+        finally:
+            await pool.close()
+
+    error = asyncio.run(main())
+    assert error.status_code == 401 and error.fatal_for_target and not error.retryable
+
+
+def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: FakeServer) -> None:
+    fake_server.latency = 30.0
+
+    async def main() -> list[int | None]:
+        pool = WorkerPool(2)
+        await pool.start()
+        pending = asyncio.ensure_future(
+            pool.request("attempt", _call(fake_server, 1), RetryPolicy(timeout_s=60))
+        )
+        while fake_server.in_flight < 1:
+            await asyncio.sleep(0.05)
+        pending.cancel()  # as Ctrl-C does: the worker is told to drop the request
+        await asyncio.gather(pending, return_exceptions=True)
+        started = asyncio.get_running_loop().time()
+        await pool.close()
+        assert asyncio.get_running_loop().time() - started < 5  # no wait for the 30 s answer
+        return [worker.process.returncode for worker in pool.workers]
+
+    assert asyncio.run(main()) == [0, 0]
