@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -112,9 +113,9 @@ def test_a_worker_that_dies_mid_call_is_retried_on_another(fake_server: FakeServ
             ]
             while fake_server.in_flight < 4:  # both workers have calls in flight
                 await asyncio.sleep(0.05)
-            pool.workers[0].process.kill()
+            os.kill(pool.workers[1].pid, signal.SIGKILL)  # a forked one: the first keeps serving
             done = await asyncio.gather(*calls)
-            assert not pool.workers[0].alive and pool.workers[1].alive
+            assert pool.workers[0].alive and not pool.workers[1].alive
             assert max(attempts for _, attempts in done) == 2  # the dead worker's calls: once more
             return [output.text for output, _ in done]
         finally:
@@ -144,7 +145,7 @@ def test_provider_errors_cross_the_pipe_as_they_are(fake_server: FakeServer) -> 
 def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: FakeServer) -> None:
     fake_server.latency = 30.0
 
-    async def main() -> list[int | None]:
+    async def main() -> list[int]:
         pool = WorkerPool(2)
         await pool.start()
         pending = asyncio.ensure_future(
@@ -157,6 +158,11 @@ def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: Fak
         started = asyncio.get_running_loop().time()
         await pool.close()
         assert asyncio.get_running_loop().time() - started < 5  # no wait for the 30 s answer
-        return [worker.process.returncode for worker in pool.workers]
+        assert pool.first is not None and pool.first.returncode == 0
+        return [worker.pid for worker in pool.workers if worker.pid is not None]
 
-    assert asyncio.run(main()) == [0, 0]
+    pids = asyncio.run(main())
+    assert len(pids) == 2
+    for pid in pids:  # both gone, the forked one included
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)

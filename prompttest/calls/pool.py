@@ -1,15 +1,17 @@
 """Provider calls spread over worker processes, so a large run uses every core.
 
 litellm costs a few milliseconds of CPU per call, and one Python process runs them on one
-core. A pool starts `size` workers (`python -m prompttest.calls.worker`); each imports
-litellm once and sends the attempts it is given, many at a time, on its own event loop.
+core. A pool starts one worker (`python -m prompttest.calls.worker`), which imports litellm and
+forks the other `size - 1`; each sends the attempts it is given, many at a time, on its own
+event loop.
 The run keeps everything else in its own process: the cache, retries and backoff, the
 adaptive limits, the breaker, the budget and the redaction of secrets. A worker only
 turns one attempt (a Call) into an Output or a ProviderError.
 
-Frames on the worker's stdin and stdout: a 4-byte big-endian length, then a pickle.
-Requests are `(kind, id, *args)`, `("cancel", id)`; replies `(id, ok, value)`, where
-`value` is the result or the exception to raise. Closing a worker's stdin stops it.
+Each worker has a pipe for requests and one for replies, made by the pool. Frames: a
+4-byte big-endian length, then a pickle. Requests are `(kind, id, *args)`,
+`("cancel", id)`; replies `(id, ok, value)`, where `value` is the result or the exception
+to raise; the first reply is `(0, True, pid)`. Closing the request pipe stops a worker.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import itertools
 import os
 import pickle
+import signal
 import struct
 import sys
 from dataclasses import dataclass, field
@@ -66,43 +69,67 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
 
 @dataclass
 class _Worker:
-    process: asyncio.subprocess.Process
+    requests: asyncio.WriteTransport
+    replies: asyncio.StreamReader
+    pid: int | None = None  # told by the worker in its first frame
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     reading: asyncio.Task[None] | None = None
     alive: bool = True
 
     def send(self, message: Any) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(encode(message))
+        self.requests.write(encode(message))
 
 
 class WorkerPool:
-    """Worker processes that answer attempts; started by `start`, stopped by `close`."""
+    """Worker processes that answer attempts; started by `start`, stopped by `close`.
+
+    One process is started; it imports litellm, then forks the others, which share its
+    memory (litellm's ~190 MB is imported and paid for once) and start at once.
+    """
 
     def __init__(self, size: int) -> None:
         self.size = size
         self.workers: list[_Worker] = []
         self.ids = itertools.count(1)
+        self.first: asyncio.subprocess.Process | None = None
 
     async def start(self) -> None:
+        loop = asyncio.get_running_loop()
         env = dict(os.environ)
         # The workers import this very prompttest, wherever it was imported from.
         package_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
+        theirs: list[int] = []
+        ours: list[tuple[int, int]] = []
         for _ in range(self.size):
-            process = await asyncio.create_subprocess_exec(
+            request_read, request_write = os.pipe()
+            reply_read, reply_write = os.pipe()
+            theirs += [request_read, reply_write]
+            ours.append((request_write, reply_read))
+        try:
+            self.first = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
                 "prompttest.calls.worker",
-                stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
+                ",".join(map(str, theirs)),
+                stdin=asyncio.subprocess.DEVNULL,
                 env=env,
+                pass_fds=theirs,
                 # Out of the terminal's process group: Ctrl-C reaches the run, which stops
                 # its workers itself (a worker killed mid-call would look like a failure).
                 start_new_session=True,
-                limit=2**26,
             )
-            worker = _Worker(process)
+        finally:
+            for fd in theirs:
+                os.close(fd)
+        for request_write, reply_read in ours:
+            requests, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(request_write, "wb"))
+            replies = asyncio.StreamReader(limit=2**26)
+            await loop.connect_read_pipe(
+                lambda r=replies: asyncio.StreamReaderProtocol(r),
+                os.fdopen(reply_read, "rb"),  # type: ignore[misc]
+            )
+            worker = _Worker(requests, replies)  # type: ignore[arg-type]
             worker.reading = asyncio.ensure_future(self._read(worker))
             self.workers.append(worker)
 
@@ -130,10 +157,10 @@ class WorkerPool:
             worker.pending.pop(request_id, None)
 
     async def _read(self, worker: _Worker) -> None:
-        assert worker.process.stdout is not None
         try:
+            _, _, worker.pid = await read_frame(worker.replies)
             while True:
-                request_id, ok, value = await read_frame(worker.process.stdout)
+                request_id, ok, value = await read_frame(worker.replies)
                 future = worker.pending.get(request_id)
                 if future is None or future.done():
                     continue  # cancelled meanwhile
@@ -145,37 +172,35 @@ class WorkerPool:
             pass
         finally:
             worker.alive = False
-            code = worker.process.returncode
             for future in worker.pending.values():
                 if not future.done():
                     # Sent again by the run's retries, to another worker.
                     future.set_exception(
-                        ProviderError(
-                            "a call worker process exited"
-                            + (f" (exit code {code})" if code is not None else "")
-                            + " while the call was in flight",
-                            retryable=True,
-                        )
+                        ProviderError("a call worker exited while the call was in flight", retryable=True)
                     )
 
     async def close(self) -> None:
         """Stop every worker: end of input, then a short wait, then a kill."""
         for worker in self.workers:
-            stdin = worker.process.stdin
-            if stdin is not None and not stdin.is_closing():
-                stdin.close()
-        for worker in self.workers:
-            try:
-                await asyncio.wait_for(worker.process.wait(), timeout=5)
-            except (TimeoutError, asyncio.CancelledError):
-                _kill(worker.process)
-                await worker.process.wait()
-            if worker.reading is not None:
-                await asyncio.gather(worker.reading, return_exceptions=True)
+            worker.requests.close()
+        readers = [worker.reading for worker in self.workers if worker.reading is not None]
+        try:
+            await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), timeout=5)
+        except (TimeoutError, asyncio.CancelledError):
+            for worker in self.workers:
+                if worker.alive and worker.pid is not None:
+                    _kill(worker.pid)
+        if self.first is not None:
+            if self.first.returncode is None:
+                try:
+                    await asyncio.wait_for(self.first.wait(), timeout=5)
+                except (TimeoutError, asyncio.CancelledError):
+                    self.first.kill()
+                    await self.first.wait()
 
 
-def _kill(process: asyncio.subprocess.Process) -> None:
+def _kill(pid: int) -> None:
     try:
-        process.kill()
+        os.kill(pid, signal.SIGKILL)
     except ProcessLookupError:
         pass

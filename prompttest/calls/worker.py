@@ -1,7 +1,8 @@
-"""A call worker: `python -m prompttest.calls.worker`, started by `pool.WorkerPool`.
+"""Call workers: `python -m prompttest.calls.worker FDS`, started by `pool.WorkerPool`.
 
-Imports litellm once, then answers the requests framed on stdin, many at a time, until
-stdin ends. It never retries, caches or writes anything: the run does that.
+The process imports litellm once, forks one worker per further pipe pair in FDS, and
+serves the first pair itself. A worker answers the requests framed on its pipe, many at a
+time, until the pipe ends. It never retries, caches or writes anything: the run does that.
 """
 
 from __future__ import annotations
@@ -56,6 +57,8 @@ async def serve(frames_in: int, frames_out: int) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(frames_in, "rb"))
     out = os.fdopen(frames_out, "wb")
     tasks: dict[int, asyncio.Task[None]] = {}
+    out.write(encode((0, True, os.getpid())))
+    out.flush()
 
     def reply(request_id: int, ok: bool, value: Any) -> None:
         try:
@@ -92,18 +95,53 @@ async def serve(frames_in: int, frames_out: int) -> None:
     await close_clients()
 
 
-def main() -> None:
-    # The run stops its workers by closing their input; a stop signal is the run's to handle.
+def main(fds: str) -> None:
+    """Serve the first pipe pair of `fds` ("r0,w0,r1,w1,..."), and fork a worker for each other."""
+    # The run stops its workers by closing their pipes; a stop signal is the run's to handle.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # Frames get stdin and stdout to themselves: whatever a library prints goes to stderr.
-    frames_in, frames_out = os.dup(0), os.dup(1)
+    # Whatever a library prints goes to stderr: stdout is the run's.
     os.dup2(2, 1)
-    devnull = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(devnull, 0)
     sys.stdout = sys.stderr
-    load_litellm()
-    asyncio.run(serve(frames_in, frames_out))
+    numbers = [int(fd) for fd in fds.split(",")]
+    pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
+    load_litellm()  # once, before forking: the others share it
+    for pair in pairs[1:]:
+        if os.fork() == 0:
+            _serve_alone(pair, pairs)
+    for pair in pairs[1:]:
+        _close(pair)
+    asyncio.run(serve(*pairs[0]))
+    for _ in pairs[1:]:  # the forked workers end when the run closes their pipes
+        try:
+            os.wait()
+        except ChildProcessError:
+            break
+    sys.stderr.flush()
+    os._exit(0)  # nothing left to tear down that the run would wait for (litellm's modules)
+
+
+def _serve_alone(mine: tuple[int, int], pairs: list[tuple[int, int]]) -> None:
+    """In a forked worker: serve `mine`, holding no other worker's pipe, then exit."""
+    code = 0
+    try:
+        for pair in pairs:
+            if pair != mine:
+                _close(pair)
+        asyncio.run(serve(*mine))
+    except BaseException:
+        code = 1
+        raise
+    finally:
+        os._exit(code)  # never back into the forking code
+
+
+def _close(pair: tuple[int, int]) -> None:
+    for fd in pair:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1])
