@@ -16,8 +16,6 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
 # Public name -> the module that defines it.
 _EXPORTS = {
     "run": "prompttest.api",
@@ -58,6 +56,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    __version__: str  # the installed distribution's (module __getattr__)
     from .api import merge_runs, run
     from .errors import PromptTestError
     from .model import CheckContext, CheckResult, Result, Suite, Verdict
@@ -69,6 +68,9 @@ if TYPE_CHECKING:
 
 
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _installed_version()
+        return value
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'prompttest' has no attribute {name!r}")
@@ -78,4 +80,14 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *__all__})
+    return sorted({*globals(), *__all__, "__version__"})
+
+
+def _installed_version() -> str:
+    """The version of the installed distribution: pyproject.toml's, the one place it is written."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("prompttest")
+    except metadata.PackageNotFoundError:  # a checkout put on sys.path, never installed
+        return "0+unknown"
