@@ -166,3 +166,21 @@ def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: Fak
     for pid in pids:  # both gone, the forked one included
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+def test_the_workers_setting(tmp_path: Path) -> None:
+    from prompttest.config import load_project
+    from prompttest.errors import ConfigError
+
+    def workers(value: str, env: dict[str, str] | None = None) -> int:
+        (tmp_path / "pyproject.toml").write_text(f"[tool.prompttest]\nworkers = {value}\n")
+        return load_project(tmp_path, environ=env or {}).settings.workers
+
+    assert workers('"auto"') == -1
+    assert workers("0") == 0
+    assert workers("3") == 3
+    assert workers("3", {"PROMPTTEST_WORKERS": "auto"}) == -1
+    with pytest.raises(ConfigError, match="workers"):
+        workers('"many"')
+    (tmp_path / "pyproject.toml").write_text("[tool.prompttest]\n")
+    assert load_project(tmp_path, environ={}).settings.workers == -1  # auto unless set
