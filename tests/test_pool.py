@@ -184,3 +184,27 @@ def test_the_workers_setting(tmp_path: Path) -> None:
         workers('"many"')
     (tmp_path / "pyproject.toml").write_text("[tool.prompttest]\n")
     assert load_project(tmp_path, environ={}).settings.workers == -1  # auto unless set
+
+
+def test_only_litellms_request_preparation_runs_on_the_loop_thread() -> None:
+    import contextvars
+    import functools
+    import threading
+
+    from prompttest.calls import litellm_door
+
+    litellm = litellm_door.load_litellm()
+    main = sys.modules["litellm.main"]
+
+    async def threads() -> tuple[int, int, bool]:
+        loop = asyncio.get_running_loop()
+        litellm_door.prepare_requests_inline(loop)
+        other = await loop.run_in_executor(None, threading.get_ident)  # e.g. a host name lookup
+        context = contextvars.copy_context()
+        preparation = functools.partial(context.run, functools.partial(main.completion, model="x"))
+        return other, threading.get_ident(), litellm_door._is_request_preparation(preparation)
+
+    other, loop_thread, recognised = asyncio.run(threads())
+    assert other != loop_thread  # anything else still goes to a thread
+    assert recognised  # what acompletion hands over is run inline
+    assert litellm.completion is not None

@@ -11,12 +11,10 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from .faults import ProviderError
-from .litellm_door import load_litellm
+from .litellm_door import load_litellm, prepare_requests_inline
 from .pool import encode, read_frame
 from .providers import attempt_here, check_model, close_clients, has_price
 
@@ -32,27 +30,9 @@ async def _price(call: Any) -> bool:
 HANDLERS = {"attempt": attempt_here, "check": _check, "price": _price}
 
 
-class _Inline(ThreadPoolExecutor):
-    """Runs what is handed to the event loop's default executor at once, on the loop's thread.
-
-    litellm prepares each request in `run_in_executor(None, ...)`: CPU work, no I/O. Sent to
-    a thread, it contends for the GIL with the loop (which waits up to the 5 ms switch
-    interval each time); at 16 calls in flight that added ~25 ms to each call's latency.
-    Nothing else here uses the default executor.
-    """
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:  # handed back to the awaiting coroutine, as a thread would
-            future.set_exception(exc)
-        return future
-
-
 async def serve(frames_in: int, frames_out: int) -> None:
     loop = asyncio.get_running_loop()
-    loop.set_default_executor(_Inline(max_workers=1))
+    prepare_requests_inline(loop)
     reader = asyncio.StreamReader(limit=2**26)
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(frames_in, "rb"))
     out = os.fdopen(frames_out, "wb")
