@@ -142,11 +142,12 @@ def test_provider_errors_cross_the_pipe_as_they_are(fake_server: FakeServer) -> 
     assert error.status_code == 401 and error.fatal_for_target and not error.retryable
 
 
-def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: FakeServer) -> None:
+@pytest.mark.parametrize("fork", [True, False], ids=["forked", "one-process-each"])
+def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: FakeServer, fork: bool) -> None:
     fake_server.latency = 30.0
 
     async def main() -> list[int]:
-        pool = WorkerPool(2)
+        pool = WorkerPool(2, fork=fork)
         await pool.start()
         pending = asyncio.ensure_future(
             pool.request("attempt", _call(fake_server, 1), RetryPolicy(timeout_s=60))
@@ -158,7 +159,7 @@ def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: Fak
         started = asyncio.get_running_loop().time()
         await pool.close()
         assert asyncio.get_running_loop().time() - started < 5  # no wait for the 30 s answer
-        assert pool.first is not None and pool.first.returncode == 0
+        assert [process.returncode for process in pool.processes] == ([0] if fork else [0, 0])
         return [worker.pid for worker in pool.workers if worker.pid is not None]
 
     pids = asyncio.run(main())

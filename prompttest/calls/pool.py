@@ -41,6 +41,8 @@ _FRAME_HEAD = struct.Struct(">I")
 def pool_size(setting: int, *, concurrency: int, calls: int) -> int:
     """How many workers a run gets: `setting` when set (0: calls stay in this process),
     else one per core, at most one per CALLS_PER_WORKER calls in flight, none for a small run."""
+    if os.name != "posix":  # the workers' pipes are handed over as POSIX file descriptors
+        return 0
     if setting >= 0:
         return setting
     if calls < MIN_CALLS_FOR_POOL:
@@ -87,11 +89,14 @@ class WorkerPool:
     memory (litellm's ~190 MB is imported and paid for once) and start at once.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, *, fork: bool = sys.platform == "linux") -> None:
         self.size = size
+        # On Linux one process forks the rest; elsewhere (macOS: fork without exec is unsafe
+        # once system frameworks are loaded) each worker is a process of its own.
+        self.fork = fork
         self.workers: list[_Worker] = []
         self.ids = itertools.count(1)
-        self.first: asyncio.subprocess.Process | None = None
+        self.processes: list[asyncio.subprocess.Process] = []
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -99,29 +104,32 @@ class WorkerPool:
         # The workers import this very prompttest, wherever it was imported from.
         package_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-        theirs: list[int] = []
         ours: list[tuple[int, int]] = []
-        for _ in range(self.size):
-            request_read, request_write = os.pipe()
-            reply_read, reply_write = os.pipe()
-            theirs += [request_read, reply_write]
-            ours.append((request_write, reply_read))
-        try:
-            self.first = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "prompttest.calls.worker",
-                ",".join(map(str, theirs)),
-                stdin=asyncio.subprocess.DEVNULL,
-                env=env,
-                pass_fds=theirs,
-                # Out of the terminal's process group: Ctrl-C reaches the run, which stops
-                # its workers itself (a worker killed mid-call would look like a failure).
-                start_new_session=True,
-            )
-        finally:
-            for fd in theirs:
-                os.close(fd)
+        groups = [self.size] if self.fork else [1] * self.size
+        for size in groups:
+            theirs: list[int] = []
+            for _ in range(size):
+                request_read, request_write = os.pipe()
+                reply_read, reply_write = os.pipe()
+                theirs += [request_read, reply_write]
+                ours.append((request_write, reply_read))
+            try:
+                process = await asyncio.create_subprocess_exec(
+                    sys.executable,
+                    "-m",
+                    "prompttest.calls.worker",
+                    ",".join(map(str, theirs)),
+                    stdin=asyncio.subprocess.DEVNULL,
+                    env=env,
+                    pass_fds=theirs,
+                    # Out of the terminal's process group: Ctrl-C reaches the run, which stops
+                    # its workers itself (a worker killed mid-call would look like a failure).
+                    start_new_session=True,
+                )
+            finally:
+                for fd in theirs:
+                    os.close(fd)
+            self.processes.append(process)
         for request_write, reply_read in ours:
             requests, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(request_write, "wb"))
             replies = asyncio.StreamReader(limit=2**26)
@@ -190,13 +198,13 @@ class WorkerPool:
             for worker in self.workers:
                 if worker.alive and worker.pid is not None:
                     _kill(worker.pid)
-        if self.first is not None:
-            if self.first.returncode is None:
+        for process in self.processes:
+            if process.returncode is None:
                 try:
-                    await asyncio.wait_for(self.first.wait(), timeout=5)
+                    await asyncio.wait_for(process.wait(), timeout=5)
                 except (TimeoutError, asyncio.CancelledError):
-                    self.first.kill()
-                    await self.first.wait()
+                    process.kill()
+                    await process.wait()
 
 
 def _kill(pid: int) -> None:
