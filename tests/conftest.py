@@ -28,6 +28,34 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 
+# --------------------------------------------------------------------------- a CI's environment
+
+# What GitHub Actions sets that changes what prompttest does: the step summary and annotations
+# (`run`, `merge`), annotation paths, and where `comment` posts. Run inside a workflow, these
+# tests would otherwise write into the job's summary or see the workflow's own pull request.
+GITHUB_VARIABLES = (
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_WORKSPACE",
+    "GITHUB_TOKEN",
+    "GITHUB_REPOSITORY",
+    "GITHUB_EVENT_PATH",
+    "GITHUB_EVENT_NAME",
+    "GITHUB_API_URL",
+    "GITHUB_BASE_REF",
+    "GITHUB_OUTPUT",
+    "GITHUB_ENV",
+    "GITHUB_PATH",
+)
+
+
+@pytest.fixture(autouse=True)
+def _outside_github_actions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test starts outside GitHub Actions; a test that wants it sets the variables."""
+    for name in GITHUB_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+
+
 # --------------------------------------------------------------------------- fake_server
 
 

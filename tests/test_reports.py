@@ -546,6 +546,24 @@ def test_annotations_use_the_real_working_directory_by_default(tmp_path: Path, m
     assert props["file"] == "suites/capitals.yaml"
 
 
+def test_annotations_are_relative_to_github_workspace_the_repositorys_root(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    """GitHub finds an annotation's file from the repository's root: a run from a subfolder
+    (the action's working-directory), or on suites given by absolute path, names it from there."""
+    (tmp_path / "app").mkdir()
+    monkeypatch.chdir(tmp_path / "app")
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path))
+    for given in ("suites/capitals.yaml", str(tmp_path / "app" / "suites" / "capitals.yaml")):
+        _, props, _ = parse(github_annotations(record(replace(regressed(), case_file=given)))[0])
+        assert props["file"] == "app/suites/capitals.yaml"
+    outside = replace(regressed(), case_file="/elsewhere/suites/capitals.yaml")
+    assert parse(github_annotations(record(outside))[0])[1]["file"] == "/elsewhere/suites/capitals.yaml"
+    monkeypatch.setenv("GITHUB_WORKSPACE", str(tmp_path / "other"))  # not above the suites
+    _, props, _ = parse(github_annotations(record(replace(regressed(), case_file="suites/capitals.yaml")))[0])
+    assert props["file"] == "suites/capitals.yaml"
+
+
 def test_annotations_warn_for_changed_keys_unless_strict_makes_them_errors() -> None:
     levels = {parse(c)[1]["line"]: parse(c)[0] for c in commands_for(mixed_record())}
     assert levels["40"] == "warning"

@@ -16,7 +16,7 @@ LOCKS = sorted(REPO.glob("requirements*.lock"))
 SCRIPTS = sorted(REPO.glob("scripts/*.sh")) + sorted(REPO.glob(".ci/*"))
 # Files that tell people how to install from a lock; a copied command should be a safe one.
 DOCS = (
-    [REPO / "README.md"]
+    [REPO / "README.md", REPO / "action.yml"]
     + sorted(REPO.glob("docs/**/*.md"))
     + sorted(REPO.glob("docs/**/*.yml"))
     + sorted(REPO.glob("benchmarks/*.md"))

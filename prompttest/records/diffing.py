@@ -81,8 +81,18 @@ def _add_snapshot(results: ResultsByKey, suite: str, path: Path, *, label: str) 
 
 def git_side(root: Path, snapshots_dir: Path, ref: str) -> Side:
     """The snapshot files as committed at a git ref (e.g. the PR's base branch)."""
-    folder = snapshots_dir.resolve().relative_to(_git(root, "rev-parse", "--show-toplevel").strip())
-    listing = _git(root, "ls-tree", "--name-only", f"{ref}:{folder.as_posix()}", missing_ok=True)
+    top = Path(_git(root, "rev-parse", "--show-toplevel").strip()).resolve()
+    try:
+        folder = snapshots_dir.resolve().relative_to(top)
+    except ValueError:
+        raise PromptTestError(
+            f"the snapshots folder {snapshots_dir} is not in the git repository at {top}",
+            hint="--base reads the snapshots committed in the project's own repository",
+        ) from None
+    # `ref:path` names the folder from the repository's top; --full-tree lists it whole even
+    # when the project (git's working directory here) is a subfolder of the repository.
+    tree = f"{ref}:{folder.as_posix()}"
+    listing = _git(root, "ls-tree", "--full-tree", "--name-only", tree, missing_ok=True)
     suites = {}
     for name in sorted(listing.split()):
         if name.endswith(".yaml"):

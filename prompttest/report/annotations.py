@@ -29,10 +29,16 @@ MAX_MESSAGE = 4000  # GitHub shows little more; the full story is in the other r
 def github_annotations(record: RunRecord, *, cwd: str | None = None) -> list[str]:
     """One workflow command per key worth pinning to its case, most important first.
 
-    `cwd` is the directory paths are made relative to (default: the working directory,
-    which in a workflow is the checkout, as GitHub expects).
+    `cwd` is the directory paths are made relative to. By default that is the repository's
+    root, `GITHUB_WORKSPACE`, where GitHub looks for an annotation's file (a run from a
+    subfolder, or on suites given by absolute path, still names `app/suites/x.yaml`); a path
+    outside it is made relative to the working directory if it can be, else kept as given.
     """
-    base = cwd if cwd is not None else os.getcwd()
+    if cwd is not None:
+        bases = [cwd]
+    else:
+        workspace = os.environ.get("GITHUB_WORKSPACE", "")
+        bases = [workspace, os.getcwd()] if workspace else [os.getcwd()]
     commands = []
     for result in sorted_results(record.results):
         if fails_run(record, result):
@@ -41,7 +47,7 @@ def github_annotations(record: RunRecord, *, cwd: str | None = None) -> list[str
             level = "warning"
         else:
             continue
-        commands.append(_command(level, result, base=base))
+        commands.append(_command(level, result, bases=bases))
     return commands
 
 
@@ -49,10 +55,18 @@ def display_path(path: str, *, cwd: str) -> str:
     """`path` relative to `cwd` with forward slashes when it lies under it, else as given."""
     if not path:
         return ""
-    try:
-        return Path(os.path.abspath(path)).relative_to(os.path.abspath(cwd)).as_posix()
-    except ValueError:
-        return path
+    return _relative(path, cwd) or path
+
+
+def _relative(path: str, base: str) -> str | None:
+    """`path` relative to `base` when it lies under it (as written, or once symlinks are
+    resolved on both sides), else None."""
+    for resolve in (os.path.abspath, os.path.realpath):
+        try:
+            return Path(resolve(path)).relative_to(resolve(base)).as_posix()
+        except ValueError:
+            continue
+    return None
 
 
 def escape_data(text: str) -> str:
@@ -65,9 +79,12 @@ def escape_property(text: str) -> str:
     return escape_data(text).replace(":", "%3A").replace(",", "%2C")
 
 
-def _command(level: str, result: Result, *, base: str) -> str:
+def _command(level: str, result: Result, *, bases: list[str]) -> str:
     properties = []
-    path = display_path(result.case_file or result.suite_path, cwd=base)
+    given = result.case_file or result.suite_path
+    path = ""
+    if given:
+        path = next((rel for base in bases if (rel := _relative(given, base)) is not None), given)
     if path:
         properties.append(f"file={escape_property(path)}")
         if result.case_line is not None:
