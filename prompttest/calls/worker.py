@@ -8,12 +8,14 @@ time, until the pipe ends. It never retries, caches or writes anything: the run 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
 from typing import Any
 
-from .faults import ProviderError
+from ..model import Call
+from .faults import ProviderError, RetryPolicy
 from .litellm_door import load_litellm, prepare_requests_inline
 from .pool import encode, read_frame
 from .providers import attempt_here, check_model, close_clients, has_price
@@ -85,6 +87,8 @@ def main(fds: str) -> None:
     numbers = [int(fd) for fd in fds.split(",")]
     pairs = list(zip(numbers[::2], numbers[1::2], strict=True))
     load_litellm()  # once, before forking: the others share it
+    if len(pairs) > 1:
+        asyncio.run(_warm_up())
     for pair in pairs[1:]:
         if os.fork() == 0:
             _serve_alone(pair, pairs)
@@ -98,6 +102,62 @@ def main(fds: str) -> None:
             break
     sys.stderr.flush()
     os._exit(0)  # nothing left to tear down that the run would wait for (litellm's modules)
+
+
+async def _warm_up() -> None:
+    """One request to a throwaway loopback server, before forking. At its first call litellm
+    imports some 460 more modules (0.2 s of CPU): once here, not again in each worker, whose
+    first calls would otherwise start that much later than the others'."""
+    server = await asyncio.start_server(_answer_warm_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    call = Call(
+        model="openai/prompttest-warm-up",
+        messages=({"role": "user", "content": "warm-up"},),
+        params={},
+        api_base=f"http://127.0.0.1:{port}/v1",
+    )
+    try:
+        await attempt_here(call, RetryPolicy(timeout_s=10, max_attempts=1))
+    except Exception:  # noqa: BLE001  (a failed warm-up costs its time, nothing else)
+        pass
+    finally:
+        server.close()
+        await server.wait_closed()
+        await close_clients()
+    # Clients are cached by the id of their event loop: none may outlive this one.
+    load_litellm().in_memory_llm_clients_cache.flush_cache()
+
+
+async def _answer_warm_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    head = await reader.readuntil(b"\r\n\r\n")
+    length = next(
+        (
+            int(line.split(b":", 1)[1])
+            for line in head.split(b"\r\n")
+            if line.lower().startswith(b"content-length:")
+        ),
+        0,
+    )
+    await reader.readexactly(length)
+    body = json.dumps(
+        {
+            "id": "warm-up",
+            "object": "chat.completion",
+            "created": 0,
+            "model": "prompttest-warm-up",
+            "choices": [
+                {"index": 0, "message": {"role": "assistant", "content": "ok"}, "finish_reason": "stop"}
+            ],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
+    ).encode()
+    writer.write(
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
+        + f"Content-Length: {len(body)}\r\n\r\n".encode()
+        + body
+    )
+    await writer.drain()
+    writer.close()
 
 
 def _serve_alone(mine: tuple[int, int], pairs: list[tuple[int, int]]) -> None:
