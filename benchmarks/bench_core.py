@@ -9,13 +9,18 @@ What it does, all in one run so that every ratio compares numbers taken side by 
    from a generated CSV, with two cheap checks;
 3. per repeat: times `prompttest --help`, `validate` and `list`; `bare_client.py` sending
    the same N requests at the same concurrency; a cold `prompttest run` (empty cache, no
-   snapshots, not CI, so snapshots are written); and the fully cached rerun.
+   snapshots, not CI, so snapshots are written); the fully cached rerun; and promptfoo on
+   the same N prompts when it is found (peer_promptfoo.py).
 
 Every timed step is its own process, timed from spawn to exit (interpreter start and
 imports included). Peak memory is the child's max RSS (`os.wait4`: the largest of it and
-the processes it waited for). Whether litellm
-was imported is written by an `atexit` hook installed before the CLI runs (the CLI runs
-as `python -m prompttest` would run it, via runpy). Requests are counted by the server.
+the processes it waited for); meanwhile proctree.py samples the child and all its
+descendants (the run's call workers) every 100 ms: the peaks of their summed RSS and PSS,
+and, with the server's request counter read on the same ticks, the CPU the tree used
+between the first request and the last. Whether litellm was imported, and the CPU of the
+CLI's own process, are written by an `atexit` hook installed before the CLI runs (the CLI
+runs as `python -m prompttest` would run it, via runpy). Requests are counted by the
+server. The table and the goals are core_report.py's.
 
     python benchmarks/bench_core.py                      # 1000 keys, -j 16, 50 ms, 3 repeats
     python benchmarks/bench_core.py --large              # 10,000 keys, -j 64
@@ -32,30 +37,39 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import peer_promptfoo  # noqa: E402
+from core_report import table  # noqa: E402
+from proctree import TreeSampler, TreeStats  # noqa: E402
+
 PROBE_ENV = "PROMPTTEST_BENCH_PROBE"
 PRELOAD_ENV = "PROMPTTEST_BENCH_PRELOAD"
 
 # Runs the CLI exactly as `python -m prompttest ARGS` would, after installing an atexit
-# hook (registered first, so it runs last) that records which modules were imported.
+# hook (registered first, so it runs last) that records which modules were imported and
+# the CPU time of the CLI's own process (all its threads; not its children: the workers).
 PROBE = """\
-import atexit, json, os, runpy, sys
+import atexit, json, os, resource, runpy, sys
 _out = os.environ.get("PROMPTTEST_BENCH_PROBE")
 def _probe():
     if _out:
+        _self = resource.getrusage(resource.RUSAGE_SELF)
         with open(_out, "w") as f:
-            json.dump({"litellm": "litellm" in sys.modules, "modules": len(sys.modules)}, f)
+            json.dump({"litellm": "litellm" in sys.modules, "modules": len(sys.modules),
+                       "cpu_self": _self.ru_utime + _self.ru_stime}, f)
 atexit.register(_probe)
 for _path in filter(None, os.environ.get("PROMPTTEST_BENCH_PRELOAD", "").split(os.pathsep)):
     runpy.run_path(_path, run_name="prompttest_bench_preload")
@@ -95,39 +109,74 @@ class Measure:
     """One process: how long it took, its peak memory, how it ended, what it imported."""
 
     wall_s: float
-    cpu_s: float  # user + system time of the process (all its threads)
-    maxrss_mb: float
+    cpu_s: float  # user + system time of the process and of the processes it waited for
+    maxrss_mb: float  # the kernel's peak RSS of the largest of those processes
     code: int
     litellm: bool | None  # None: not probed (or the probe did not run)
+    parent_cpu_s: float | None = None  # the probed CLI process's own CPU (no children)
+    tree: TreeStats | None = field(repr=False, default=None)  # None: not sampled
     stdout: str = field(repr=False, default="")
     stderr: str = field(repr=False, default="")
 
+    @property
+    def single_peak_mb(self) -> float:
+        """The largest process's peak RSS: the kernel's, or a sample's if that was higher
+        (a process nobody waited for is not in the kernel's)."""
+        sampled = self.tree.rss_single_peak_mb if self.tree else 0.0
+        return max(self.maxrss_mb, sampled)
 
-def measure(argv: list[str], *, cwd: Path, env: dict[str, str], timeout_s: float) -> Measure:
-    """Run argv to its end; wall clock from spawn to reaped, max RSS of that very child."""
+    def record(self) -> dict[str, Any]:
+        """For --json-out: every measure, the tree's summary, no output or samples."""
+        data = {k: v for k, v in asdict(self).items() if k not in ("stdout", "stderr", "tree")}
+        data["tree"] = self.tree.summary() if self.tree else None
+        return data
+
+
+def measure(
+    argv: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    timeout_s: float,
+    sample: bool = False,
+    counter: Callable[[], int] | None = None,
+    target: int | None = None,
+) -> Measure:
+    """Run argv to its end; wall clock from spawn to reaped, max RSS of that very child.
+
+    With `sample`, a TreeSampler follows the child and its descendants meanwhile; it calls
+    `counter` on its ticks (and nothing else may call it until this returns) to find the
+    call phase, which ends when the counter reaches `target`.
+    """
     with tempfile.TemporaryDirectory(prefix="bench-proc-") as tmp:
         out_path, err_path, probe = (Path(tmp) / n for n in ("out", "err", "probe.json"))
         env = {**env, PROBE_ENV: str(probe)}
         with out_path.open("wb") as out, err_path.open("wb") as err:
+            sampler = TreeSampler(counter=counter, target=target) if sample else None
             started = time.perf_counter()
             proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+            if sampler is not None:
+                sampler.start(proc.pid)
             watchdog = threading.Timer(timeout_s, proc.kill)
             watchdog.start()
             try:
                 _, status, usage = os.wait4(proc.pid, 0)
             finally:
                 watchdog.cancel()
+                tree = sampler.stop() if sampler else None
             wall = time.perf_counter() - started
         proc.returncode = os.waitstatus_to_exitcode(status)
         # ru_maxrss: kilobytes on Linux, bytes on macOS.
         rss_mb = usage.ru_maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024)
-        litellm = json.loads(probe.read_text())["litellm"] if probe.exists() else None
+        probed = json.loads(probe.read_text()) if probe.exists() else {}
         return Measure(
             wall_s=wall,
             cpu_s=usage.ru_utime + usage.ru_stime,
             maxrss_mb=rss_mb,
             code=proc.returncode,
-            litellm=litellm,
+            litellm=probed.get("litellm"),
+            parent_cpu_s=probed.get("cpu_self"),
+            tree=tree,
             stdout=out_path.read_text(errors="replace"),
             stderr=err_path.read_text(errors="replace"),
         )
@@ -144,6 +193,7 @@ class Server:
             text=True,
         )
         assert self.proc.stdout is not None
+        self.lock = threading.Lock()  # one question and its answer at a time on the pipe
         self.url = self.proc.stdout.readline().strip()
         if not self.url.startswith("http://"):
             self.close()
@@ -151,9 +201,10 @@ class Server:
 
     def count(self) -> int:
         assert self.proc.stdin is not None and self.proc.stdout is not None
-        self.proc.stdin.write("count\n")
-        self.proc.stdin.flush()
-        return int(self.proc.stdout.readline())
+        with self.lock:
+            self.proc.stdin.write("count\n")
+            self.proc.stdin.flush()
+            return int(self.proc.stdout.readline())
 
     def close(self) -> None:
         try:
@@ -222,6 +273,17 @@ class Bench:
         self.env = child_env(self.work / "pycache" if args.bytecode == "cached" else None)
         self.steps: dict[str, Step] = {}
         self.load: list[float] = []
+        self.promptfoo: peer_promptfoo.Promptfoo | None = None
+        self.promptfoo_note = "skipped (--no-promptfoo)"
+        self.promptfoo_project: Path | None = None
+        self.promptfoo_version = ""
+        if not args.no_promptfoo:
+            executable, self.promptfoo_note = peer_promptfoo.find(args.promptfoo)
+            if executable:
+                root = self.work / "promptfoo"
+                self.promptfoo = peer_promptfoo.Promptfoo(executable, root, child_env(None))
+            else:
+                self.promptfoo_note = f"skipped ({self.promptfoo_note})"
 
     def step(self, name: str) -> Step:
         return self.steps.setdefault(name, Step(name))
@@ -233,11 +295,23 @@ class Bench:
         *,
         cwd: Path,
         server: Server | None = None,
+        calls: int | None = None,
         env: dict[str, str] | None = None,
         expect_code: int = 0,
     ) -> Measure:
+        """Run one step, its process tree sampled; `calls`: the requests that end its call phase."""
         before = server.count() if server else 0
-        m = measure(argv, cwd=cwd, env=env or self.env, timeout_s=self.args.timeout)
+        # From here until measure() returns, only the sampler's thread asks the server.
+        counter = (lambda: server.count() - before) if server else None
+        m = measure(
+            argv,
+            cwd=cwd,
+            env=env or self.env,
+            timeout_s=self.args.timeout,
+            sample=True,
+            counter=counter,
+            target=calls or None,
+        )
         step = self.step(name)
         step.runs.append(m)
         if server:
@@ -245,8 +319,15 @@ class Bench:
         if m.code != expect_code:
             tail = (m.stderr or m.stdout).strip().splitlines()[-5:]
             step.problems.append(f"exit {m.code} (expected {expect_code}): {' | '.join(tail)}")
+        tree = ""
+        if m.tree is not None and m.tree.ticks:
+            t = m.tree
+            tree = f", tree RSS {t.rss_sum_peak_mb:.0f} / PSS {t.pss_sum_peak_mb:.0f} MB"
+            tree += f" ({t.processes_max} proc.)"
+            if t.calls_cpu_per_wall is not None:
+                tree += f", calls CPU/wall {t.calls_cpu_per_wall:.2f} over {t.calls_wall_s:.1f} s"
         self.log(
-            f"{name}: {m.wall_s:.2f} s, cpu {m.cpu_s:.2f} s, {m.maxrss_mb:.0f} MB, exit {m.code}, "
+            f"{name}: {m.wall_s:.2f} s, cpu {m.cpu_s:.2f} s, {m.maxrss_mb:.0f} MB{tree}, exit {m.code}, "
             f"litellm={m.litellm}" + (f", requests={step.requests[-1]}" if server else "")
         )
         return m
@@ -266,13 +347,20 @@ class Bench:
             project = work / "project"
             write_project(project, server.url, a.keys)
             self.warm_up(work, server)
+            parts = [self.bare, self.prompttest]
+            if self.promptfoo is not None:
+                self.promptfoo_project = self.promptfoo.project("project", server.url, a.keys)
+                parts.append(self.run_promptfoo)
+                self.log(f"promptfoo {self.promptfoo_version}: {self.promptfoo.executable}")
+            else:
+                self.log(f"promptfoo: {self.promptfoo_note}")
             self.load.append(os.getloadavg()[0])
             for r in range(a.repeat):
                 self.log(f"repeat {r + 1}/{a.repeat}")
                 self.quick_commands(project)
-                # Alternate who goes first, so drift (page cache, thermal) does not favour one.
-                order = [self.bare, self.prompttest] if r % 2 == 0 else [self.prompttest, self.bare]
-                for part in order:
+                # Take turns going first, so drift (page cache, thermal) does not favour one.
+                shift = r % len(parts)
+                for part in parts[shift:] + parts[:shift]:
                     part(project, server)
             self.load.append(os.getloadavg()[0])
         finally:
@@ -299,6 +387,15 @@ class Bench:
             if m.code != 0:
                 raise RuntimeError(f"warm-up with {preload} failed: {m.stderr or m.stdout}")
         measure([sys.executable, "-c", LITELLM_IMPORT], cwd=small, env=self.env, timeout_s=self.args.timeout)
+        if self.promptfoo is not None:
+            # Its database made and migrated, its modules in the page cache.
+            self.promptfoo_version = self.promptfoo.version()
+            pf = self.promptfoo.project("warm-up", server.url, 20)
+            m = measure(self.promptfoo.argv(4), cwd=pf, env=self.promptfoo.env, timeout_s=self.args.timeout)
+            if m.code != 0:  # left out, with why: the rest of the benchmark still runs
+                said = " | ".join((m.stderr or m.stdout).strip().splitlines()[-3:])
+                self.promptfoo_note = f"skipped (its warm-up run exited {m.code}: {said})"
+                self.promptfoo = None
         measure(
             [
                 sys.executable,
@@ -333,7 +430,7 @@ class Bench:
             "--client",
             a.client,
         ]
-        m = self.timed("bare", argv, cwd=project, server=server)
+        m = self.timed("bare", argv, cwd=project, server=server, calls=a.keys)
         step = self.steps["bare"]
         if step.requests[-1] != a.keys:
             step.problems.append(f"server saw {step.requests[-1]} requests, not {a.keys}")
@@ -354,7 +451,7 @@ class Bench:
         a = self.args
         report = project / ".prompttest" / "bench-report.json"
         argv = self.cli("run", "-j", str(a.concurrency), "--json", str(report))
-        self.timed(name, argv, cwd=project, server=server, env=env)
+        self.timed(name, argv, cwd=project, server=server, env=env, calls=0 if cached else a.keys)
         step = self.steps[name]
         try:
             summary = json.loads(report.read_text())["summary"]
@@ -370,109 +467,20 @@ class Bench:
         if not cached and not (project / "snapshots" / "bench.yaml").is_file():
             step.problems.append("no snapshot written")
 
-
-# --------------------------------------------------------------------------- report
-
-
-def fmt_s(values: list[float]) -> tuple[str, str]:
-    if not values:
-        return "–", "–"
-    return f"{statistics.median(values):.2f}", f"{min(values):.2f}"
-
-
-def yes_no(values: list[bool | None]) -> str:
-    if not values or all(v is None for v in values):
-        return "–"
-    if all(v is True for v in values):
-        return "yes"
-    if all(v is False for v in values):
-        return "no"
-    return "/".join("?" if v is None else ("yes" if v else "no") for v in values)
-
-
-def table(bench: Bench) -> tuple[str, bool]:
-    a = bench.args
-    steps = bench.steps
-    bare = steps.get("bare")
-    goal_ratio = a.goal_ratio
-    rows: list[list[str]] = []
-    all_met = True
-
-    def ratios(step: Step) -> list[float]:
-        if bare is None:
-            return []
-        return [m.wall_s / b.wall_s for m, b in zip(step.runs, bare.runs, strict=True)]
-
-    def row(label: str, step: Step | None, goal: str, met: bool | None, show_ratio: bool) -> None:
-        nonlocal all_met
-        if step is None:
-            return
-        med, low = fmt_s(step.walls)
-        r = ratios(step) if show_ratio else []
-        ratio = f"{statistics.median(r):.2f} (min {min(r):.2f})" if r else "–"
-        rss = f"{max(m.maxrss_mb for m in step.runs):.0f}"
-        cpu = f"{statistics.median(m.cpu_s for m in step.runs):.2f}"
-        reqs = "/".join(str(n) for n in sorted(set(step.requests))) if step.requests else "–"
-        if step.problems:
-            met = False
-        all_met = all_met and met is not False
-        verdict = "–" if met is None else ("yes" if met else "**no**")
-        rows.append(
-            [label, med, low, ratio, cpu, rss, reqs, yes_no([m.litellm for m in step.runs]), goal, verdict]
-        )
-
-    keys, j = f"{a.keys:,}", a.concurrency
-    for name, label in (
-        ("help", "`prompttest --help`"),
-        ("validate", f"`prompttest validate` ({keys} keys)"),
-        ("list", f"`prompttest list` ({keys} keys)"),
-    ):
-        step = steps.get(name)
-        row(
-            label,
-            step,
-            "litellm not imported",
-            step is not None and all(m.litellm is False for m in step.runs),
-            False,
-        )
-    row("reference: `import litellm` alone", steps.get("import_litellm"), "–", None, False)
-    row(f"bare {a.client} client, {keys} POSTs -j{j}", bare, "–", None, True)
-    for name, step in steps.items():
-        if name.startswith("cold:"):
-            variant = name.split(":", 1)[1]
-            r = ratios(step)
-            label = f"`prompttest run` cold, {keys} keys -j{j}"
-            label += "" if variant == "baseline" else f" [{variant}]"
-            row(label, step, f"≤ {goal_ratio:g}× bare", bool(r) and statistics.median(r) <= goal_ratio, True)
-        elif name.startswith("cached:"):
-            variant = name.split(":", 1)[1]
-            label = f"`prompttest run` fully cached, {keys} keys"
-            label += "" if variant == "baseline" else f" [{variant}]"
-            ok = all(n == 0 for n in step.requests) and all(m.litellm is False for m in step.runs)
-            goal = "0 requests, no litellm"
-            if a.keys <= 1000:  # the issue's goal is for 1,000 keys
-                goal += ", < 1 s"
-                ok = ok and statistics.median(step.walls) < 1.0
-            row(label, step, goal, ok, False)
-    head = [
-        "step",
-        "wall median (s)",
-        "wall min (s)",
-        "× bare (median)",
-        "CPU median (s)",
-        "max RSS (MB)",
-        "requests at server",
-        "litellm imported",
-        "goal",
-        "met",
-    ]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(r) + " |" for r in rows]
-    problems = [f"- {name}: {p}" for name, s in steps.items() for p in s.problems]
-    text = "\n".join(lines)
-    if problems:
-        text += "\n\nProblems:\n" + "\n".join(problems)
-    return text, all_met and not problems
+    def run_promptfoo(self, project: Path, server: Server) -> None:
+        """promptfoo on the same N prompts (its cache off), checked like the others."""
+        assert self.promptfoo is not None and self.promptfoo_project is not None
+        a = self.args
+        folder = self.promptfoo_project
+        self.promptfoo.reset(folder)
+        argv = self.promptfoo.argv(a.concurrency)
+        self.timed("promptfoo", argv, cwd=folder, server=server, env=self.promptfoo.env, calls=a.keys)
+        step = self.steps["promptfoo"]
+        if step.requests[-1] != a.keys:
+            step.problems.append(f"server saw {step.requests[-1]} requests, not {a.keys}")
+        summary, problems = self.promptfoo.check(folder, a.keys)
+        step.summaries.append(summary)
+        step.problems += problems
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -486,7 +494,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--repeat", type=int, default=3, help="repeats (median and min)")
     parser.add_argument(
-        "--large", action="store_true", help="10,000 keys at -j 64 (goal: ≤ 1.5× the bare client)"
+        "--large",
+        action="store_true",
+        help="10,000 keys at -j 64 (goals: ≤ 2.5× the bare client; largest process ≤ 250 MB, "
+        "all processes ≤ 500 MB PSS; parent CPU ≤ 3 ms a call; CPU/wall during calls ≥ 1.6 on 2+ cores)",
     )
     parser.add_argument(
         "--client",
@@ -510,8 +521,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--goal-ratio",
         type=float,
         default=None,
-        help="goal for cold run / bare client (default 2, 1.5 with --large)",
+        help="goal for cold run / bare client (default 2, 2.5 with --large)",
     )
+    parser.add_argument(
+        "--promptfoo",
+        metavar="PATH",
+        help="the promptfoo executable to time as a peer (default: `promptfoo` on PATH, "
+        "else $PROMPTFOO_DIR/node_modules/.bin/promptfoo; none found: skipped)",
+    )
+    parser.add_argument("--no-promptfoo", action="store_true", help="do not time promptfoo even if found")
     parser.add_argument(
         "--bytecode",
         choices=("cached", "as-is"),
@@ -529,7 +547,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.keys = args.keys or (10_000 if args.large else 1000)
     args.concurrency = args.concurrency or (64 if args.large else 16)
-    args.goal_ratio = args.goal_ratio or (1.5 if args.large else 2.0)
+    args.goal_ratio = args.goal_ratio or (2.5 if args.large else 2.0)
+    if args.promptfoo and not args.no_promptfoo and peer_promptfoo.find(args.promptfoo)[0] is None:
+        parser.error(f"--promptfoo: no such executable: {args.promptfoo!r}")
     variants = []
     for spec in args.variant:
         name, sep, paths = spec.partition("=")
@@ -539,6 +559,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         variants.append((name, os.pathsep.join(str(Path(f).resolve()) for f in files)))
     args.variant = variants
     return args
+
+
+def node_version() -> str:
+    try:
+        done = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=30)
+        return done.stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return "?"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -552,7 +580,9 @@ def main(argv: list[str] | None = None) -> int:
         f"server latency {args.latency * 1000:g} ms, {args.repeat} repeat(s), "
         f"Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s), "
         f"{time.perf_counter() - started:.0f} s in all; bytecode {args.bytecode}; "
-        f"1-min load average {' → '.join(f'{x:.1f}' for x in bench.load)}\n"
+        f"1-min load average {' → '.join(f'{x:.1f}' for x in bench.load)}"
+        + (f"; promptfoo {bench.promptfoo_version} (Node.js {node_version()})" if bench.promptfoo else "")
+        + "\n"
     )
     print(text)
     if args.json_out:
@@ -560,9 +590,7 @@ def main(argv: list[str] | None = None) -> int:
             "args": {k: v for k, v in vars(args).items()},
             "steps": {
                 name: {
-                    "runs": [
-                        {k: v for k, v in asdict(m).items() if k not in ("stdout", "stderr")} for m in s.runs
-                    ],
+                    "runs": [m.record() for m in s.runs],
                     "requests": s.requests,
                     "summaries": s.summaries,
                     "problems": s.problems,

@@ -8,9 +8,12 @@ local fake server (`bench_server.py`, as in bench_core.py):
 3. `prompttest diff RUN_A RUN_B` of those two run records (text to stdout), and the same
    with `--format json -o FILE` (every key rendered).
 
-Every step is its own process; peak memory is its max RSS (`os.wait4`). The table ends with
-the growth of each step's peak RSS per 1,000 keys between the smallest and largest size,
-and its fixed part (interpreter and imports, the RSS extrapolated to 0 keys).
+Every step is its own process; peak memory is its max RSS (`os.wait4`: the largest process,
+when it started others). For the cold run, whose calls go through worker processes, a
+second row gives the peak PSS of all its processes together (proctree.py samples them).
+The table ends with the growth of each step's peak memory per 1,000 keys between the
+smallest and largest size, and its fixed part (interpreter and imports, extrapolated to
+0 keys).
 
     python benchmarks/bench_scale.py                      # 2,500 / 5,000 / 10,000 keys
     python benchmarks/bench_scale.py --sizes 2500 5000    # quicker
@@ -49,6 +52,7 @@ class Row:
     maxrss_mb: float
     code: int
     problem: str = ""
+    tree_pss_mb: float | None = None  # peak PSS of the process and its descendants together
 
 
 def cli(*args: str) -> list[str]:
@@ -64,11 +68,14 @@ def run_size(keys: int, variant: str, env: dict[str, str], args: argparse.Namesp
     rows = []
 
     def step(name: str, argv: list[str]) -> Measure:
-        m = measure(argv, cwd=project, env=env, timeout_s=args.timeout)
+        m = measure(argv, cwd=project, env=env, timeout_s=args.timeout, sample=name == "cold run")
         problem = "" if m.code == 0 else (m.stderr or m.stdout).strip().splitlines()[-1:][0:1]
-        rows.append(Row(variant, keys, name, m.wall_s, m.maxrss_mb, m.code, " ".join(problem)))
+        pss = m.tree.pss_sum_peak_mb if m.tree is not None and m.tree.ticks else None
+        rows.append(Row(variant, keys, name, m.wall_s, m.maxrss_mb, m.code, " ".join(problem), pss))
         if not args.quiet:
-            print(f"  {keys:>6} keys {name:<24} {m.wall_s:6.2f} s {m.maxrss_mb:6.0f} MB", file=sys.stderr)
+            tree = f", all processes {pss:.0f} MB PSS" if pss is not None else ""
+            said = f"  {keys:>6} keys {name:<24} {m.wall_s:6.2f} s {m.maxrss_mb:6.0f} MB{tree}"
+            print(said, file=sys.stderr)
         return m
 
     report = str(work / "report.json")  # CI runs write reports: their cost is part of a run's
@@ -97,16 +104,25 @@ def table(rows: list[Row]) -> str:
             got = {r.keys: r for r in rows if r.variant == variant and r.step == name}
             if not got:
                 continue
-            cells = [f"{got[n].wall_s:.2f} / {got[n].maxrss_mb:.0f}" if n in got else "–" for n in sizes]
-            slope, fixed = "–", "–"
-            if len(got) >= 2:
-                lo, hi = got[min(got)], got[max(got)]
-                per_key = (hi.maxrss_mb - lo.maxrss_mb) / (hi.keys - lo.keys)
-                slope, fixed = f"{per_key * 1000:.1f}", f"{lo.maxrss_mb - per_key * lo.keys:.0f}"
             label = name if variant == "baseline" else f"{name} [{variant}]"
-            lines.append("| " + " | ".join([label, *cells, slope, fixed]) + " |")
+            lines.append(line(label, sizes, {n: (r.wall_s, r.maxrss_mb) for n, r in got.items()}))
+            pss = {n: (r.wall_s, r.tree_pss_mb) for n, r in got.items() if r.tree_pss_mb is not None}
+            if pss:
+                label = "cold run, all processes (PSS)" + ("" if variant == "baseline" else f" [{variant}]")
+                lines.append(line(label, sizes, pss))
     problems = [f"- {r.variant} {r.keys} {r.step}: exit {r.code} {r.problem}" for r in rows if r.code]
     return "\n".join(lines + (["", "Problems:", *problems] if problems else []))
+
+
+def line(label: str, sizes: list[int], got: dict[int, tuple[float, float]]) -> str:
+    """One row: "s / MB" per size, MB per 1,000 keys (smallest to largest size), fixed MB."""
+    cells = [f"{got[n][0]:.2f} / {got[n][1]:.0f}" if n in got else "–" for n in sizes]
+    slope, fixed = "–", "–"
+    if len(got) >= 2:
+        lo, hi = min(got), max(got)
+        per_key = (got[hi][1] - got[lo][1]) / (hi - lo)
+        slope, fixed = f"{per_key * 1000:.1f}", f"{got[lo][1] - per_key * lo:.0f}"
+    return "| " + " | ".join([label, *cells, slope, fixed]) + " |"
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
