@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -149,6 +150,8 @@ def test_closing_the_pool_ends_calls_in_flight_and_every_worker(fake_server: Fak
     async def main() -> list[int]:
         pool = WorkerPool(2, fork=fork)
         await pool.start()
+        while any(worker.pid is None for worker in pool.workers):  # all ready: a graceful close
+            await asyncio.sleep(0.05)
         pending = asyncio.ensure_future(
             pool.request("attempt", _call(fake_server, 1), RetryPolicy(timeout_s=60))
         )
@@ -209,3 +212,27 @@ def test_only_litellms_request_preparation_runs_on_the_loop_thread() -> None:
     assert other != loop_thread  # anything else still goes to a thread
     assert recognised  # what acompletion hands over is run inline
     assert litellm.completion is not None
+
+
+@pytest.mark.parametrize("after_s", [0.8, 4.0], ids=["while-workers-import", "while-calling"])
+def test_ctrl_c_stops_a_pooled_run_at_once_and_quietly(project: Project, after_s: float) -> None:
+    project.server.latency = 0.5
+    project.suite("geo", SUITE)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTTEST_")}
+    env |= {"PROMPTTEST_WORKERS": "2", "PYTHONPATH": str(ROOT)}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "prompttest", "run", "-j", "4"],
+        cwd=project.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    time.sleep(after_s)
+    stopped = time.monotonic()
+    run.send_signal(signal.SIGINT)
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 130, err
+    assert time.monotonic() - stopped < 2.0  # a worker still importing litellm is not waited for
+    assert "interrupted:" in err
+    assert "never retrieved" not in err and "Traceback" not in err

@@ -73,6 +73,7 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
 class _Worker:
     requests: asyncio.WriteTransport
     replies: asyncio.StreamReader
+    process: asyncio.subprocess.Process  # it, or the process that forked it
     pid: int | None = None  # told by the worker in its first frame
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     reading: asyncio.Task[None] | None = None
@@ -104,15 +105,16 @@ class WorkerPool:
         # The workers import this very prompttest, wherever it was imported from.
         package_parent = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [package_parent, env.get("PYTHONPATH")]))
-        ours: list[tuple[int, int]] = []
+        ours: list[tuple[int, int, asyncio.subprocess.Process]] = []
         groups = [self.size] if self.fork else [1] * self.size
         for size in groups:
             theirs: list[int] = []
+            pipes: list[tuple[int, int]] = []
             for _ in range(size):
                 request_read, request_write = os.pipe()
                 reply_read, reply_write = os.pipe()
                 theirs += [request_read, reply_write]
-                ours.append((request_write, reply_read))
+                pipes.append((request_write, reply_read))
             try:
                 process = await asyncio.create_subprocess_exec(
                     sys.executable,
@@ -130,14 +132,15 @@ class WorkerPool:
                 for fd in theirs:
                     os.close(fd)
             self.processes.append(process)
-        for request_write, reply_read in ours:
+            ours += [(request_write, reply_read, process) for request_write, reply_read in pipes]
+        for request_write, reply_read, process in ours:
             requests, _ = await loop.connect_write_pipe(asyncio.Protocol, os.fdopen(request_write, "wb"))
             replies = asyncio.StreamReader(limit=2**26)
             await loop.connect_read_pipe(
                 lambda r=replies: asyncio.StreamReaderProtocol(r),
                 os.fdopen(reply_read, "rb"),  # type: ignore[misc]
             )
-            worker = _Worker(requests, replies)  # type: ignore[arg-type]
+            worker = _Worker(requests, replies, process)  # type: ignore[arg-type]
             worker.reading = asyncio.ensure_future(self._read(worker))
             self.workers.append(worker)
 
@@ -191,6 +194,11 @@ class WorkerPool:
         """Stop every worker: end of input, then a short wait, then a kill."""
         for worker in self.workers:
             worker.requests.close()
+        for worker in self.workers:
+            if worker.pid is None and worker.alive and worker.process.returncode is None:
+                # Still importing litellm (a stop in a run's first seconds): nothing is in
+                # flight yet, and it would only see the closed pipe once the import is done.
+                worker.process.kill()
         readers = [worker.reading for worker in self.workers if worker.reading is not None]
         try:
             await asyncio.wait_for(asyncio.gather(*readers, return_exceptions=True), timeout=5)

@@ -267,14 +267,17 @@ class _Asker:
     async def make_ready(self, call: Call) -> None:
         """A model that cannot run here stops the run before its first call, with the fix."""
         model = (call.model, call.kind)
-        if model not in self.ready:
-            pool = await self.pool_for(call)
-            if pool is not None:  # the workers have litellm: this process need not import it
-                self.ready[model] = asyncio.ensure_future(pool.request("check", call.model, call.api_base))
-            else:
-                # Loading an in-process model (or litellm) takes seconds: not on the event loop.
-                self.ready[model] = asyncio.ensure_future(asyncio.to_thread(_check_ready, call))
+        if model not in self.ready:  # set before any await: the model's other calls wait for it
+            self.ready[model] = _retrieved(asyncio.ensure_future(self.check_ready(call)))
         await asyncio.shield(self.ready[model])
+
+    async def check_ready(self, call: Call) -> None:
+        pool = await self.pool_for(call)
+        if pool is not None:  # the workers have litellm: this process need not import it
+            await pool.request("check", call.model, call.api_base)
+        else:
+            # Loading an in-process model (or litellm) takes seconds: not on the event loop.
+            await asyncio.to_thread(_check_ready, call)
 
     async def pool_for(self, call: Call) -> WorkerPool | None:
         """The run's worker processes, started the first time a call can use them."""
@@ -282,7 +285,7 @@ class _Asker:
             return None
         if self.pool_started is None:
             self.pool = WorkerPool(self.options.workers)
-            self.pool_started = asyncio.ensure_future(self.pool.start())
+            self.pool_started = _retrieved(asyncio.ensure_future(self.pool.start()))
         await asyncio.shield(self.pool_started)
         return self.pool
 
@@ -314,6 +317,13 @@ class _Asker:
         if self.options.max_cost is not None and answer.output is not None:
             _spend(self.tally, call, answer)
         return answer
+
+
+def _retrieved(task: asyncio.Future[None]) -> asyncio.Future[None]:
+    """A task awaited through `shield` by many: a run stopped while it is still going must not
+    log its failure as "never retrieved" when it ends."""
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
+    return task
 
 
 def _check_ready(call: Call) -> None:
