@@ -311,8 +311,9 @@ class _Asker:
             return Answer(None, error=f"not called: {target.refused}")
         if over_budget:
             return Answer(None, error=over_budget)
+        # make_ready started the pool for the calls it can send; complete() picks those out.
         answer = await _call_one(
-            call, self.policy, self.cache, self.tally, self.options.redact, target, await self.pool_for(call)
+            call, self.policy, self.cache, self.tally, self.options.redact, target, self.pool
         )
         if self.options.max_cost is not None and answer.output is not None:
             _spend(self.tally, call, answer)
