@@ -38,6 +38,8 @@ class Settings:
     # Worker processes that send hosted models' calls: "auto" (-1) picks by cores, -j and
     # the run's size; 0 keeps every call in the run's own process.
     workers: int = -1
+    # Runs older than this are dropped from .prompttest/history.sqlite as runs are added; 0 keeps all.
+    history_keep_days: int = 90
 
     @property
     def max_attempts(self) -> int:
@@ -58,6 +60,10 @@ class Project:
     @property
     def cache_dir(self) -> Path:
         return self.root / self.settings.state / "cache"
+
+    @property
+    def state_dir(self) -> Path:
+        return self.root / self.settings.state
 
     @property
     def runs_dir(self) -> Path:

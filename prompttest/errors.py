@@ -92,3 +92,9 @@ class NotPublished(PromptTestError):
         """One line: `warning: prompttest comment: message; hint: hint`."""
         text = f"warning: prompttest comment: {self.message}"
         return f"{text}; hint: {self.hint}" if self.hint else text
+
+
+class HistoryError(PromptTestError):
+    """The history database (`.prompttest/history.sqlite`) cannot be used: not a SQLite file,
+    another application's, or written by a newer prompttest. Never overwritten: `history`
+    exits 2, and a run only warns (its exit code is its own)."""

@@ -13,7 +13,7 @@ import click
 from .. import __version__, stopping
 from ..errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_TERMINATED, EXIT_USAGE, PromptTestError
 from ..stopping import Terminated
-from . import publish, records, run, suites, workspace
+from . import history, publish, records, run, suites, workspace
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -30,7 +30,7 @@ def cli() -> None:
     """
 
 
-for module in (run, suites, workspace, records, publish):
+for module in (run, suites, workspace, records, history, publish):
     for command in module.COMMANDS:
         cli.add_command(command)
 

@@ -17,6 +17,7 @@ from ..calls.secrets import Redactor
 from ..checks.custom import load_function
 from ..config import Project
 from ..records.committed import untracked
+from ..records.history import record_run
 from ..records.locking import snapshot_lock
 from ..records.runs import RunRecord, write_run
 from ..records.snapshots import snapshot_path
@@ -108,7 +109,17 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         f"(of {call_options.concurrency}) and back up as answers came"
         for model, lowest in sorted(tally.throttled.items())
     ]
+    # A shard's keys reach the history with the run `prompttest merge` makes of the shards.
+    if options.shard is None:
+        notes += _history_notes(project, record)
     return RunOutcome(record=record, record_path=record_path, snapshots_written=written, notes=notes)
+
+
+def _history_notes(project: Project, record: RunRecord) -> list[str]:
+    warning = record_run(
+        project.state_dir, record, root=project.root, keep_days=project.settings.history_keep_days
+    )
+    return [warning] if warning else []
 
 
 def run_id(started: float) -> str:

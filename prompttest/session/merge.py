@@ -20,6 +20,7 @@ from typing import Any
 from ..config import Project
 from ..errors import PromptTestError
 from ..model import Result, Verdict
+from ..records.history import record_run
 from ..records.runs import RunRecord, find_run, read_run, write_run
 from ..records.snapshots import read_snapshot, snapshot_path
 from ..suites.shards import Shard, from_recorded
@@ -58,7 +59,11 @@ def merge_runs(
     merged = merge_records(records, project=project, allow_partial=allow_partial)
     if not write:
         return merged
-    return replace(merged, record_path=write_run(project.runs_dir, merged.record))
+    path = write_run(project.runs_dir, merged.record)
+    warning = record_run(
+        project.state_dir, merged.record, root=project.root, keep_days=project.settings.history_keep_days
+    )
+    return replace(merged, record_path=path, warnings=merged.warnings + ((warning,) if warning else ()))
 
 
 def merge_records(

@@ -1,0 +1,175 @@
+"""`prompttest history`: trends over the runs kept in `.prompttest/history.sqlite`, and
+`prompttest history import` for run records made elsewhere (CI artifacts)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from typing import Any
+
+import click
+
+from ..errors import EXIT_OK
+from .options import current_project
+
+
+@click.group(invoke_without_command=True)
+@click.option("--last", type=click.IntRange(min=1), metavar="N", help="Only the newest N runs. [default: 20]")
+@click.option("--since", metavar="DATE", help="Only runs started on or after this day (YYYY-MM-DD).")
+@click.option("--suite", metavar="NAME", help="Only this suite.")
+@click.option("--target", metavar="ID", help="Only this target.")
+@click.option(
+    "--key", "pattern", metavar="PATTERN", help="One key's outputs over time (a glob, or part of the key)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
+@click.pass_context
+def history(
+    ctx: click.Context,
+    last: int | None,
+    since: str | None,
+    suite: str | None,
+    target: str | None,
+    pattern: str | None,
+    fmt: str,
+) -> int:
+    """Pass rate, verdicts, latency, tokens and cost per suite and target over past runs.
+
+    \b
+    Every `prompttest run` (and `prompttest merge`) is added to .prompttest/history.sqlite;
+    runs older than `history_keep_days` (default 90) are dropped.
+    prompttest history                   the last 20 runs, per suite and target
+    prompttest history --since DATE      every run since that day
+    prompttest history --key PATTERN     those keys run by run, `*` where the output changed
+    prompttest history import RUN...     add run records (e.g. from CI artifacts)
+    """
+    if ctx.invoked_subcommand is not None:
+        return EXIT_OK
+    from ..records.history import history_path, open_history
+    from ..records.history_query import key_history, select_runs, trends
+
+    start = _day(since) if since else None
+    path = history_path(current_project().state_dir)
+    conn = open_history(path, create=False)
+    if conn is None:
+        data: dict[str, Any] = {"runs": [], "keys" if pattern else "groups": []}
+    else:
+        try:
+            runs = select_runs(conn, last=last or (None if since else 20), since=start)
+            data = (
+                key_history(conn, runs, pattern)
+                if pattern
+                else trends(conn, runs, suite=suite, target=target)
+            )
+        finally:
+            conn.close()
+    if fmt == "json":
+        click.echo(json.dumps(data, indent=2))
+    else:
+        click.echo(_key_table(data) if pattern else _trend_table(data))
+    return EXIT_OK
+
+
+@history.command("import")
+@click.argument("runs", nargs=-1, required=True, metavar="RUN...")
+def import_runs(runs: tuple[str, ...]) -> int:
+    """Add run records (paths or run ids) to the history; a run already there is skipped."""
+    from ..records.history import append_run, history_path, open_history
+    from ..records.runs import find_run, read_run
+
+    project = current_project()
+    records = [read_run(find_run(project.runs_dir, ref)) for ref in runs]  # all readable before any is added
+    path = history_path(project.state_dir)
+    conn = open_history(path)
+    assert conn is not None  # created when missing
+    said = {
+        "added": "added",
+        "present": "skipped (already there)",
+        "expired": "skipped (past history_keep_days)",
+    }
+    try:
+        for record in records:
+            status = append_run(conn, record, keep_days=project.settings.history_keep_days, path=path)
+            click.echo(f"{said[status]:<34} {record.id}")
+    finally:
+        conn.close()
+    return EXIT_OK
+
+
+def _day(text: str) -> str:
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a day (YYYY-MM-DD)", param_hint="--since") from None
+
+
+def _trend_table(data: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    runs = data["runs"]
+    if not runs:
+        return "no runs in the history yet: `prompttest run` adds each run"
+    headers = ("suite", "target", "runs", "pass rate", "verdicts", "p50 ms", "p95 ms", "tokens", "cost")
+    rows = [
+        (
+            g["suite"],
+            g["target"],
+            g["runs"],
+            f"{g['pass_rate']:.0%}",
+            ", ".join(f"{n} {v}" for v, n in g["verdicts"].items() if n),
+            _number(g["latency_ms"]["p50"]),
+            _number(g["latency_ms"]["p95"]),
+            g["tokens"]["prompt"] + g["tokens"]["completion"],
+            _cost(g["cost_usd"]),
+        )
+        for g in data["groups"]
+    ]
+    span = f"{len(runs)} run(s), {runs[0]['started_at']} .. {runs[-1]['started_at']}"
+    return f"{tabulate(rows, headers=headers, tablefmt='simple')}\n{span}"
+
+
+def _key_table(data: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    if not data["keys"]:
+        return "no key matches in these runs"
+    parts = []
+    for item in data["keys"]:
+        rows = [
+            (
+                "*" if e["output_changed"] else "",
+                e["started_at"],
+                e["verdict"],
+                _number(e["latency_ms"]),
+                _cost(e["cost_usd"]),
+                _short(e["error"] or e["output"]),
+            )
+            for e in item["history"]
+        ]
+        table = tabulate(rows, headers=("", "started", "verdict", "ms", "cost", "output"), tablefmt="simple")
+        parts.append(f"{item['key']}\n{table}")
+    changed = any(e["output_changed"] for item in data["keys"] for e in item["history"])
+    footnote = "\n(* the output changed since the key's previous run)" if changed else ""
+    return "\n\n".join(parts) + footnote
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
+def _cost(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _short(text: str | None) -> str:
+    line = " ".join((text or "").split())
+    return line if len(line) <= 60 else line[:59] + "…"
+
+
+COMMANDS = (history,)
