@@ -3,8 +3,10 @@
 suite file -> Suite/Case/Target -> Job (one result key, its Call and checks)
 -> Output (provider or cache) -> CheckResult -> Result (with its Verdict) -> RunRecord
 
-`inputs`, `outputs` and `results` hold the records, `stats` the statistics of repeated samples, and
-`selection` how results are filtered and ordered. Imports nothing else of prompttest.
+`inputs`, `outputs` and `results` hold the records, `stats` the statistics of repeated samples
+(`pooled`: a suite's keys together, `sequential`: `repeat: auto`, `familywise`: one run's
+claims under one alpha), and `selection` how results are filtered and ordered. Imports nothing
+else of prompttest.
 """
 
 from __future__ import annotations
