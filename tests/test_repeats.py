@@ -188,7 +188,8 @@ def sampled_keys(draw: st.DrawFn) -> list[tuple[int, Result, Baseline | None]]:
 def test_sample_tests_are_the_run_wide_holm_adjusted_tests_of_each_key(
     keys: list[tuple[int, Result, Baseline | None]],
 ) -> None:
-    """The arrays hand back, key by key, what adjusting every test of the run at once gives."""
+    """The arrays hand back, key by key, what adjusting every test of the run at once gives
+    (no key here has a count over all its checks, so no suite is pooled: Holm over the keys)."""
     tests = [
         (
             number,
@@ -204,7 +205,8 @@ def test_sample_tests_are_the_run_wide_holm_adjusted_tests_of_each_key(
     expected: dict[int, dict[int, RateChange]] = {}
     for (number, j, _), change in zip(tests, adjusted, strict=True):
         expected.setdefault(number, {})[j] = change
-    collected = SampleTests(iter(keys))
+    collected = SampleTests(iter(keys), alpha=0.05)
+    assert collected.suites == ()
     assert {number: collected.of(number) for number, _, _ in keys} == {
         number: expected.get(number, {}) for number, _, _ in keys
     }

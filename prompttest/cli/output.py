@@ -111,9 +111,9 @@ def echo_run(
     record: RunRecord, code: int, *, notes: Sequence[str] = (), headline: str = "", snapshots_written: int = 0
 ) -> None:
     """The verdict table, each distinct error once, notes (on stderr), the summary line."""
-    from ..report.text import render_errors, render_summary, render_table
+    from ..report.text import render_errors, render_suites, render_summary, render_table
 
-    for block in (render_table(record), render_errors(record)):
+    for block in (render_suites(record), render_table(record), render_errors(record)):
         if block:
             click.echo(block)
             click.echo()

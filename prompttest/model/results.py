@@ -179,6 +179,7 @@ class Result:
     snapshot_output: str | None = None
     snapshot_checks: dict[str, bool] | None = None
     outputs: tuple[str, ...] = ()  # every sample, in order, when the key has more than one
+    all_passed: int | None = None  # with repeats: the samples on which every check passed
     # How the output moved from the snapshot's: a score in [0, 1] and one line of explanation
     # ("reworded (0.82)", "meaning changed (0.41): negation added").
     similarity: float | None = None
@@ -264,6 +265,8 @@ class Result:
                 "line": self.case_line,
             },
         }
+        if self.all_passed is not None:
+            data["all_passed"] = self.all_passed
         if self.tool_calls:
             data["tool_calls"] = [call.to_data() for call in self.tool_calls]
         if self.refusal is not None:
@@ -305,6 +308,7 @@ class Result:
             output=output,
             outputs=outputs,
             checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", [])),
+            all_passed=data.get("all_passed"),
             error=data.get("error"),
             similarity=data.get("similarity"),
             change=data.get("change"),

@@ -15,6 +15,7 @@ from ..errors import PromptTestError
 from ..io.atomic import atomic_write
 from ..io.jsontext import chunks_with_items, scan_object
 from ..model import Result, Verdict
+from ..verdicts.suites import SuiteVerdict
 
 RECORD_VERSION = 1
 T = TypeVar("T")
@@ -35,6 +36,12 @@ class RunRecord:
     cache_hits: int = 0
     interrupted: bool = False
     options: dict[str, Any] = field(default_factory=dict)
+    # Suites (on a target) whose repeated keys were pooled: their pass rate's verdict.
+    suites: tuple[SuiteVerdict, ...] = ()
+
+    @property
+    def regressed_suites(self) -> list[SuiteVerdict]:
+        return [suite for suite in self.suites if suite.fails]
 
     def counts(self) -> dict[str, int]:
         """How many keys got each verdict (every verdict listed, zeros included)."""
@@ -107,6 +114,7 @@ class RunRecord:
             "interrupted": self.interrupted,
             "options": self.options,
             "summary": self.summary(),
+            "suites": [suite.to_dict() for suite in self.suites],
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -133,6 +141,7 @@ class RunRecord:
             cache_hits=int(summary.get("cache_hits", 0)),
             interrupted=bool(data.get("interrupted")),
             options=dict(data.get("options") or {}),
+            suites=tuple(SuiteVerdict.from_dict(item) for item in data.get("suites") or ()),
         )
 
 

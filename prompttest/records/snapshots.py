@@ -35,6 +35,7 @@ class Entry:
     # With samples > 1: distinct outputs with their counts, and each check's passes.
     distribution: tuple[tuple[str, int], ...] = ()
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    passed_samples: int | None = None  # samples on which every check passed (its suite's pooled test)
     # Judged checks: what graded each (model, params, rubric hash), by check label.
     judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # What the answer held besides its text (a sampled entry counts them in its outputs).
@@ -57,6 +58,7 @@ class Entry:
             request=self.request,
             known_failing=self.known_failing,
             counts=dict(self.counts),
+            passed_samples=self.passed_samples,
             distribution=self.distribution,
             judges=dict(self.judges),
         )
@@ -90,6 +92,8 @@ class Entry:
         if hidden:
             data["other_outputs"] = hidden
         data["checks"] = {label: f"{k}/{n}" for label, (k, n) in self.counts.items()}
+        if self.passed_samples is not None and len(self.counts) > 1:  # one check: its count says it
+            data["all_checks"] = f"{self.passed_samples}/{self.samples}"
         return data
 
 
@@ -117,6 +121,7 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         samples=len(result.outputs),
         distribution=output_distribution(result.outputs),
         counts=counts,
+        passed_samples=result.all_passed,
         # A sample set is judged by its counts; `checks` only says "every sample passed".
         checks={label: k == n for label, (k, n) in counts.items()},
     )
@@ -315,6 +320,9 @@ def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> 
             raise broken(f"check '{label}' must be `passed/samples`, like 9/10")
         counts[str(label)] = (int(k), int(n))
     distribution = tuple((o["output"], o["count"]) for o in outputs)
+    passed_samples = _all_checks(raw, samples, broken) if len(counts) > 1 else None
+    if len(counts) == 1:
+        passed_samples = next(iter(counts.values()))[0]
     return Entry(
         case=case,
         target=target,
@@ -326,8 +334,20 @@ def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> 
         samples=samples,
         distribution=distribution,
         counts=counts,
+        passed_samples=passed_samples,
         judges=_judges(raw, broken),
     )
+
+
+def _all_checks(raw: dict[str, Any], samples: int, broken: Any) -> int | None:
+    """`all_checks: k/n`, the samples on which every check passed (absent in older snapshots)."""
+    value = raw.get("all_checks")
+    if value is None:
+        return None
+    k, slash, n = value.partition("/") if isinstance(value, str) else ("", "", "")
+    if not (slash and k.isdecimal() and n.isdecimal() and len(k + n) < 20 and int(k) <= int(n) == samples):
+        raise broken(f"`all_checks` must be `passed/samples` with samples {samples}, like 9/{samples}")
+    return int(k)
 
 
 def _text(raw: dict[str, Any], key: str, broken: Any) -> str:

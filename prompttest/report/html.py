@@ -25,6 +25,7 @@ from typing import Any
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..model.selection import sorted_results
 from ..records.runs import RunRecord
+from .suitelines import headline, ordered, sentence
 from .textdiff import flipped_checks, reason_lines, side_labels
 
 # Verdicts whose rows start open: everything a reviewer has to look at.
@@ -168,6 +169,7 @@ def html_chunks(record: RunRecord) -> Iterator[str]:
 <body>
 <main>
 {_header(record)}
+{_pooled_suites(record)}
 {_summary(record)}
 <noscript><p class="sub">Filters and search need JavaScript; everything else reads without it.</p></noscript>
 {_controls(record)}
@@ -211,6 +213,19 @@ def _header(record: RunRecord) -> str:
     if record.interrupted:
         head += '\n<p class="warn">This run was interrupted: some keys were not run.</p>'
     return head
+
+
+def _pooled_suites(record: RunRecord) -> str:
+    """The pooled suites' verdicts, regressed first, above everything else (none: nothing)."""
+    if not record.suites:
+        return ""
+    items = "".join(
+        f'<li class="{"warn" if suite.fails else "sub"}" data-suite-verdict="{_e(suite.verdict)}">'
+        f"<b>{_e(headline(suite))}</b>: <code>{_e(suite.suite)}</code> on <code>{_e(suite.target)}</code>: "
+        f"{_e(sentence(suite))}</li>"
+        for suite in ordered(record.suites)
+    )
+    return f'<h2>Suites</h2>\n<ul id="suites">{items}</ul>'
 
 
 def _summary(record: RunRecord) -> str:

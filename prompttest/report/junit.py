@@ -6,6 +6,8 @@ diff; a provider error is an `<error>`; an obsolete snapshot entry is `<skipped>
 do not fail the run (improved, changed without `--strict`, known-failing…) are passing test
 cases. A test case's `time` is its provider latency, 0 for a cache hit (this run spent no
 time on it) and for keys without an output; the root's `time` is the run's wall time.
+A suite whose repeated keys were pooled also has a `<testcase name="pass rate@TARGET">`,
+first in its `<testsuite>`: a `<failure type="suite regressed">` when its pass rate dropped.
 """
 
 from __future__ import annotations
@@ -20,7 +22,9 @@ from dataclasses import dataclass, field
 from ..model import Result, Verdict
 from ..model.selection import in_order
 from ..records.runs import RunRecord
+from ..verdicts.suites import SuiteVerdict
 from .annotations import display_path
+from .suitelines import headline, sentence
 from .textdiff import fails_run, output_diff, reason_lines
 
 # Characters XML 1.0 cannot carry at all, not even as character references.
@@ -60,6 +64,10 @@ def junit_chunks(record: RunRecord, *, cwd: str | None = None) -> Iterator[str]:
                 yield "  </testsuite>\n"
             current = result.suite
             yield f"  {_opening(suites[current])}\n"
+            for pooled in _pooled_of(record, current):
+                case = _pooled_case(record, pooled)
+                ET.indent(case, level=2)
+                yield f"    {ET.tostring(case, encoding='unicode')}\n"
         case = _testcase(record, result, base=base)
         ET.indent(case, level=2)
         yield f"    {ET.tostring(case, encoding='unicode')}\n"
@@ -87,7 +95,30 @@ def _counts(record: RunRecord) -> dict[str, _SuiteCounts]:
         outcome = _outcome(record, result)
         if outcome:
             suite.outcomes[_OUTCOMES[outcome]] += 1
+    for pooled in record.suites:
+        if pooled.suite in counts:
+            counts[pooled.suite].tests += 1
+            counts[pooled.suite].outcomes["failures"] += _pooled_fails(record, pooled)
     return counts
+
+
+def _pooled_of(record: RunRecord, suite: str) -> list[SuiteVerdict]:
+    return sorted((s for s in record.suites if s.suite == suite), key=lambda s: s.target)
+
+
+def _pooled_fails(record: RunRecord, pooled: SuiteVerdict) -> bool:
+    return pooled.fails and not record.update
+
+
+def _pooled_case(record: RunRecord, pooled: SuiteVerdict) -> ET.Element:
+    """The suite's pass rate on one target, as a test case of its own."""
+    name = xml_text(f"pass rate@{pooled.target}")
+    case = ET.Element("testcase", classname=xml_text(pooled.suite), name=name)
+    case.set("time", "0.000")
+    if _pooled_fails(record, pooled):
+        text = f"{headline(pooled)}: {sentence(pooled)}"
+        ET.SubElement(case, "failure", message=_one_line(text), type="suite regressed").text = xml_text(text)
+    return case
 
 
 def _ordered(record: RunRecord) -> Iterable[Result]:

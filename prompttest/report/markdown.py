@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..model.selection import matching, sorted_results
 from ..records.runs import RunRecord
+from .suitelines import headline, ordered, sentence
 from .text import counted, rate_text
 from .textdiff import RUN_LABELS, explaining_checks, fails_run, output_diff, side_labels
 
@@ -51,8 +52,11 @@ class _Section:
 
 def render_markdown(record: RunRecord, *, limit: int = 60000) -> str:
     """The run as GitHub-flavoured Markdown, at most `limit` characters long."""
-    failing = any(fails_run(record, result) for result in matching(record.results, "notable"))
-    head = "\n\n".join([_title(record, failing=failing), _counts_table(record), _stats(record)]) + "\n"
+    failing = bool(record.regressed_suites and not record.update) or any(
+        fails_run(record, result) for result in matching(record.results, "notable")
+    )
+    blocks = [_title(record, failing=failing), _suites(record), _counts_table(record), _stats(record)]
+    head = "\n\n".join(block for block in blocks if block) + "\n"
     if len(head) > limit:
         return _title(record, failing=failing)[:limit]
     out = [head]
@@ -124,6 +128,15 @@ def _title(record: RunRecord, *, failing: bool) -> str:
     if record.interrupted:
         status += " (interrupted)"
     return f"**prompttest: {', '.join(parts)}** — {status}"
+
+
+def _suites(record: RunRecord) -> str:
+    """The pooled suites' verdicts, regressed ones first: what the reader must see first."""
+    return "\n".join(
+        f"- **{headline(suite)}**: {code_span(suite.suite)} on {code_span(suite.target)}: "
+        f"{escape(sentence(suite))}"
+        for suite in ordered(record.suites)
+    )
 
 
 def _counts_table(record: RunRecord) -> str:

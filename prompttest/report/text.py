@@ -5,9 +5,11 @@ from __future__ import annotations
 from tabulate import tabulate
 
 from ..model import VERDICT_ORDER, CheckResult, Result, Verdict
+from ..model.familywise import DEFAULT_POOLED_SHARE
 from ..model.selection import matching, sorted_results
 from ..model.stats import min_p_value, wilson_interval
 from ..records.runs import RunRecord
+from .suitelines import lines as suite_lines
 
 DETAIL_WIDTH = 70
 TABLE_ROWS = 200  # the terminal table's rows at most
@@ -37,6 +39,11 @@ def render_table(record: RunRecord, *, limit: int | None = TABLE_ROWS) -> str:
         f"{table}\n... and {hidden:,} more key(s) to look at: "
         "see them all with `prompttest review`, `prompttest diff` or the --json/--html reports"
     )
+
+
+def render_suites(record: RunRecord) -> str:
+    """Each pooled suite's verdict, regressed suites first: above the keys' table."""
+    return "\n".join(suite_lines(record.suites))
 
 
 def render_errors(record: RunRecord) -> str:
@@ -165,17 +172,20 @@ def stale_judges(record: RunRecord) -> str:
 def too_few_samples(record: RunRecord) -> str:
     """A warning when some repeated keys can never be found `regressed`, whatever happens.
 
-    Holm tests the smallest p-value of the run's m tests against alpha / m; a pair of
-    sample counts whose smallest possible p-value is above that cannot get there.
+    The run's smallest p-value among m key tests is tested at alpha / m (half of that when
+    suites are pooled too); a pair of sample counts whose smallest possible p-value is above
+    that cannot get there.
     """
     tests = [
         (r.key, c) for r in matching(record.results, "sampled") for c in r.checks if c.samples and c.before
     ]
     alpha = float(record.options.get("alpha") or 0.05)
+    # With pooled suites, the keys share what the suites' tests leave (see verdicts/suites.py).
+    level = alpha * (1 - DEFAULT_POOLED_SHARE if record.suites else 1.0) / max(len(tests), 1)
     blind = {
         key
         for key, c in tests
-        if c.samples and c.before and min_p_value(c.before[1], c.samples) >= alpha / len(tests)
+        if c.samples and c.before and min_p_value(c.before[1], c.samples) >= level
     }
     if not blind:
         return ""

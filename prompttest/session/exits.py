@@ -16,6 +16,8 @@ def exit_code(record: RunRecord, *, strict: bool | None = None) -> int:
     # An unchanged key that passes changes nothing: only the others are gone through.
     notable = matching(record.results, "notable")
     codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in notable}
+    if record.regressed_suites and not record.update:  # --update accepted the suite's new rate
+        codes.add(EXIT_FAILED)
     return max(codes, default=EXIT_OK)  # EXIT_PROVIDER (3) > EXIT_FAILED (1) > EXIT_OK (0)
 
 

@@ -92,6 +92,7 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         calls=tally.calls,
         cache_hits=tally.cache_hits,
         options=recorded_options(options),
+        suites=keys.suites,
     )
     written: list[Path] = []
     if not options.ci:

@@ -23,11 +23,13 @@ from ..records.spool import EntrySpool, ResultSpool
 from ..verdicts.sampling import (
     ContextFn,
     SampleTests,
+    all_passed_count,
     count_checks,
     evaluate_samples,
     is_sampled,
     judge_sample,
 )
+from ..verdicts.suites import SuiteVerdict
 from ..verdicts.table import Baseline, Outcome, decide, flags
 from .conversation import Grading, LoadFn, Walk, completion, gradings, not_reached, walk
 from .plan import Plan
@@ -177,6 +179,7 @@ def _conversation_result(
         result,
         output=said[0][-1].text if said[0] else "",
         checks=tuple(per_sample[0]) if len(walks) == 1 else count_checks(job, per_sample),
+        all_passed=all_passed_count(per_sample) if len(walks) > 1 else None,
         transcript=said[0] if len(walks) == 1 else (),
         outputs=tuple(transcript_text(s) for s in said) if len(walks) > 1 else (),
         latency_ms=round(statistics.median(latencies), 1) if latencies else None,
@@ -302,6 +305,7 @@ class KeyResults:
         self.count = 0
         # Sampled keys wait for the run's end (their tests are adjusted together), on disk too.
         self.sampled = ResultSpool()
+        self.suites: tuple[SuiteVerdict, ...] = ()  # the pooled suites' verdicts, once finished
 
     def decide(self, item: tuple[int, Job], answers: Mapping[str, Answer]) -> None:
         position, job = item
@@ -334,7 +338,8 @@ class KeyResults:
     def finish(self) -> ResultSpool:
         """The spool, with the sampled keys' verdicts and (for a complete plan) obsolete entries."""
         if self.sampled:
-            tests = SampleTests(self._sampled())
+            tests = SampleTests(self._sampled(), alpha=self.alpha)
+            self.suites = tests.suites
             for position, result, baseline in self._sampled():
                 judged = judge_sample(result, baseline, tests.of(position), alpha=self.alpha)
                 self.keep(position, _describe_change(judged))

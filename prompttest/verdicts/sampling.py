@@ -1,10 +1,10 @@
 """Keys with repeats: checks counted over samples, verdicts decided by statistics.
 
 A check passes when its pass rule holds over the samples (`all` by default). Against the
-snapshot, each check's pass count is compared with a one-sided Fisher exact test; the
-p-values of every (key, check) of the run are adjusted together with Holm's method, so
-the chance of any false `regressed` in a run stays under alpha. A difference that is
-not significant is `inconclusive`.
+snapshot, each check's pass count is compared with a one-sided Fisher exact test, and each
+suite's pass rate on each target with an exact test stratified by key; every test of the
+run is adjusted together (`suites.adjust_run`), so the chance of any false `regressed` in a
+run stays under alpha. A difference that is not significant is `inconclusive`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from dataclasses import replace
 
 from ..checks import run_check
 from ..model import CheckContext, CheckResult, Job, Output, Result
-from ..model.stats import RateChange, holm
+from ..model.pooled import Stratum
+from ..model.stats import RateChange
+from .suites import GroupCounts, SuiteVerdict, adjust_run
 from .table import Baseline, Outcome, decide_sampled, output_distribution
 
 ContextFn = Callable[[Job, Output], CheckContext]
@@ -40,6 +42,7 @@ def evaluate_samples(job: Job, outputs: Sequence[Output], result: Result, contex
         output=Counter(texts).most_common(1)[0][0],
         outputs=texts,
         checks=checks,
+        all_passed=all_passed_count(per_sample),
         latency_ms=round(statistics.median(latencies), 1) if latencies else None,
         prompt_tokens=sum(o.prompt_tokens or 0 for o in outputs),
         completion_tokens=sum(o.completion_tokens or 0 for o in outputs),
@@ -53,6 +56,11 @@ def count_checks(job: Job, per_sample: Sequence[Sequence[CheckResult]]) -> tuple
     if not per_sample:
         return ()
     return tuple(_counted(job, [sample[i] for sample in per_sample]) for i in range(len(per_sample[0])))
+
+
+def all_passed_count(per_sample: Sequence[Sequence[CheckResult]]) -> int:
+    """The samples on which every check passed: the key's count in its suite's pooled test."""
+    return sum(all(check.passed for check in sample) for sample in per_sample)
 
 
 def _counted(job: Job, per_sample: Sequence[CheckResult]) -> CheckResult:
@@ -76,16 +84,22 @@ def _counted(job: Job, per_sample: Sequence[CheckResult]) -> CheckResult:
 
 
 class SampleTests:
-    """Every pass-rate test of a run's sampled keys, adjusted together (Holm), kept in arrays:
-    a few dozen bytes a test, whatever the keys' outputs. `keyed` gives (key number, result,
-    baseline) in increasing key numbers; `of` hands each key's tests back in that order."""
+    """Every test of a run's sampled keys, adjusted together, kept in arrays: a few dozen bytes
+    a test, whatever the keys' outputs. `keyed` gives (key number, result, baseline) in
+    increasing key numbers; `of` hands each key's tests back in that order; `suites` holds
+    the verdict of each suite (on each target) whose keys were pooled."""
 
-    def __init__(self, keyed: Iterable[tuple[int, Result, Baseline | None]]) -> None:
+    def __init__(self, keyed: Iterable[tuple[int, Result, Baseline | None]], *, alpha: float) -> None:
         self.keys, self.checks, self.counts = array("q"), array("i"), array("q")
         drops, rises = array("d"), array("d")
+        groups: dict[tuple[str, str], GroupCounts] = {}
         for i, result, baseline in keyed:
             if baseline is None or result.error is not None:
                 continue
+            group = groups.setdefault((result.suite, result.target), GroupCounts([], [], []))
+            stratum = pooled_stratum(result, baseline)
+            if stratum is not None:
+                group.strata.append(stratum)
             for j, check in enumerate(result.checks):
                 before = None if check.stale else baseline.count(check.label)
                 if before is None:
@@ -94,13 +108,17 @@ class SampleTests:
                 change = RateChange.compare(
                     k_before=counts[0], n_before=counts[1], k_after=counts[2], n_after=counts[3]
                 )
+                group.tests.append(len(self.keys))
+                group.keys.append(i)
                 self.keys.append(i)
                 self.checks.append(j)
                 self.counts.extend(counts)
                 drops.append(change.p_drop)
                 rises.append(change.p_rise)
         # Drops and rises are two families, each over every test (see stats.adjust).
-        self.p_drop, self.p_rise = array("d", holm(drops)), array("d", holm(rises))
+        adjusted = adjust_run(groups, drops, rises, alpha=alpha)
+        self.p_drop, self.p_rise = array("d", adjusted.p_drop), array("d", adjusted.p_rise)
+        self.suites: tuple[SuiteVerdict, ...] = adjusted.suites
         self._next = 0
 
     def of(self, key: int) -> dict[int, RateChange]:
@@ -116,6 +134,18 @@ class SampleTests:
             )
             self._next += 1
         return found
+
+
+def pooled_stratum(result: Result, baseline: Baseline) -> Stratum | None:
+    """The key's samples that passed every check, now and in the snapshot; None when the two
+    counts do not count the same checks (one added or removed, or graded by another judge)."""
+    before = baseline.all_passed()
+    labels = {check.label for check in result.checks}
+    if before is None or result.all_passed is None or labels != set(baseline.checks):
+        return None
+    if any(check.stale for check in result.checks):
+        return None
+    return Stratum(before[0], before[1], result.all_passed, max(len(result.outputs), 1))
 
 
 def _count(check: CheckResult) -> tuple[int, int]:

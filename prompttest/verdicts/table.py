@@ -23,6 +23,20 @@ class Baseline:
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     distribution: tuple[tuple[str, int], ...] = ()
     judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # With repeats: the samples on which every check passed (None: the snapshot predates it).
+    passed_samples: int | None = None
+
+    def all_passed(self) -> tuple[int, int] | None:
+        """(samples on which every check passed, samples): the key's count in its suite's pooled
+        test. An older snapshot of one check has it in that check's count; of several, not."""
+        if not self.counts:
+            return (1 if all(self.checks.values()) else 0), 1
+        samples = next(iter(self.counts.values()))[1]
+        if self.passed_samples is not None:
+            return self.passed_samples, samples
+        if len(self.counts) == 1:
+            return next(iter(self.counts.values()))
+        return None
 
     def is_stale(self, label: str, judge: Mapping[str, Any] | None) -> bool:
         """Was this judged check graded by another judge (model, params, rubric) in the snapshot?
