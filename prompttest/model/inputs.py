@@ -129,7 +129,8 @@ class Case:
     params: dict[str, Any] = field(default_factory=dict)
     file: str = ""
     line: int | None = None
-    repeat: int | None = None
+    repeat: int | str | None = None  # a number, or `auto`
+    max_repeat: int | None = None  # with `auto`: the most samples a key takes
     pass_rule: PassRule | None = None
     turns: tuple[Turn, ...] | None = None
     # Canned answers to tool calls (an agent loop), and how many calls a turn may take.
@@ -153,7 +154,8 @@ class Suite:
     prompt: str | None = None
     messages: tuple[dict[str, Any], ...] | None = None
     expect: tuple[CheckSpec, ...] = ()
-    repeat: int | None = None
+    repeat: int | str | None = None  # a number, or `auto`
+    max_repeat: int | None = None  # with `auto`: the most samples a key takes
     pass_rule: PassRule | None = None
     params_line: int | None = None  # where `params:` is, for errors found once targets are known
     turns: tuple[Turn, ...] | None = None
@@ -252,8 +254,11 @@ class Job:
     suite_path: str = ""
     case_file: str = ""
     case_line: int | None = None
-    samples: int = 1
+    samples: int = 1  # with `adaptive`, the most it may take
     pass_rule: PassRule = field(default_factory=PassRule)
+    # `repeat: auto`: samples are drawn in looks (model.sequential) while the comparison
+    # with the snapshot is undecided; `calls()` is the worst case.
+    adaptive: bool = False
     # A conversation: `call` sends the first user turn; each later turn (its user message
     # and the checks on its last answer) is sent with the whole conversation so far.
     turns: tuple[RenderedTurn, ...] = ()

@@ -84,6 +84,8 @@ class CheckResult:
     # A judged check's judge (model, params, rubric hash): a change makes its flips `stale`.
     judge: Mapping[str, Any] | None = None
     stale: bool = False
+    # `repeat: auto`: the samples that passed by each look taken (model.sequential).
+    looks: tuple[int, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -106,6 +108,8 @@ class CheckResult:
                 "before": list(self.before) if self.before else None,
                 "p_value": self.p_value,
             }
+            if self.looks:
+                data["looks"] = list(self.looks)
         return data
 
     @classmethod
@@ -123,6 +127,7 @@ class CheckResult:
             error=data.get("error"),
             judge=data.get("judge"),
             stale=bool(data.get("stale")),
+            looks=tuple(int(k) for k in data.get("looks") or ()),
         )
 
 
@@ -180,6 +185,10 @@ class Result:
     snapshot_checks: dict[str, bool] | None = None
     outputs: tuple[str, ...] = ()  # every sample, in order, when the key has more than one
     all_passed: int | None = None  # with repeats: the samples on which every check passed
+    # `repeat: auto`: the most samples it could take, and how many of its first look's
+    # samples passed every check (its suite's pooled test reads that fixed-size look).
+    max_repeat: int | None = None
+    first_look_passed: int | None = None
     # How the output moved from the snapshot's: a score in [0, 1] and one line of explanation
     # ("reworded (0.82)", "meaning changed (0.41): negation added").
     similarity: float | None = None
@@ -267,6 +276,9 @@ class Result:
         }
         if self.all_passed is not None:
             data["all_passed"] = self.all_passed
+        if self.max_repeat is not None:
+            data["max_repeat"] = self.max_repeat
+            data["first_look_passed"] = self.first_look_passed
         if self.tool_calls:
             data["tool_calls"] = [call.to_data() for call in self.tool_calls]
         if self.refusal is not None:
@@ -309,6 +321,8 @@ class Result:
             outputs=outputs,
             checks=tuple(CheckResult.from_dict(c) for c in data.get("checks", [])),
             all_passed=data.get("all_passed"),
+            max_repeat=data.get("max_repeat"),
+            first_look_passed=data.get("first_look_passed"),
             error=data.get("error"),
             similarity=data.get("similarity"),
             change=data.get("change"),

@@ -25,7 +25,7 @@ from ..records.spool import EntrySpool
 from .exits import key_exit_code
 from .options import RunOptions, recorded_options
 from .plan import plan
-from .results import KeyResults, next_calls
+from .results import KeyResults
 from .snapshot_updates import write_snapshots
 
 
@@ -65,14 +65,16 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=True)
     gate = partial(key_exit_code, ci=options.ci, update=options.update, strict=options.strict)
     python = partial(load_function, root=str(project.root))  # tool_results' python: functions
-    keys = KeyResults(the_plan, baselines, alpha=options.alpha, gate=gate, python=python)
+    keys = KeyResults(
+        the_plan, baselines, alpha=options.alpha, gate=gate, python=python, update=options.update
+    )
     try:
         tally = answer_stream(
             enumerate(the_plan.iter_jobs()),
-            calls=lambda item: item[1].calls(),
-            # A conversation's next turns, then the calls of judged checks (judges,
-            # embeddings): the same cache, retries and budget as the suite's calls.
-            follow_up=lambda item, answers: next_calls(item[1], answers, python=python),
+            calls=lambda item: keys.first_calls(item[1]),
+            # A conversation's next turns, `repeat: auto`'s next look, then the calls of
+            # judged checks (judges, embeddings): the same cache, retries and budget.
+            follow_up=keys.follow_up,
             done=keys.decide,
             total=the_plan.calls,
             cache=cache,

@@ -41,7 +41,8 @@ class Plan:
     suites: tuple[Suite, ...]
     complete: bool  # no filter or shard: every case of the targets run was run
     make_jobs: Callable[[], Iterator[Job]] = field(repr=False, compare=False)
-    calls: int = 0  # the calls its jobs make (samples included), once checks were resolved
+    calls: int = 0  # the calls its jobs make (samples included, `repeat: auto` at its most)
+    keys: int = 0
     # With -m, the targets run instead of the suites' (None: the suites' own targets).
     only_targets: frozenset[str] | None = None
 
@@ -96,13 +97,14 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
                 if key_matches(job.key, options.filters) and _selected(job.key, options):
                     yield _resolve_checks(job, defaults) if defaults else job
 
-    calls, resolving = 0, False
+    calls, count, resolving = 0, 0, False
     for suite in suites:
         resolving = resolving or any(needs_resolving(spec.name) for spec in suite.expect)
         keys = iter_keys(suite, targets_override=override, default_target=default, repeat=options.repeat)
         for case, key, samples in keys:
             if key_matches(key, options.filters) and _selected(key, options):
                 calls += samples
+                count += 1
                 resolving = resolving or any(needs_resolving(spec.name) for spec in case.expect)
     if resolve and resolving:
         # Resolving every judged or custom check now is what stops a broken one before any call.
@@ -111,7 +113,14 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     # A shard sees a slice of the keys: the others' keys are not obsolete, only elsewhere.
     complete = not options.filters and options.shard is None and options.keys is None
     only = frozenset(target.id for target in override) if override else None
-    return Plan(suites=tuple(suites), complete=complete, make_jobs=make_jobs, calls=calls, only_targets=only)
+    return Plan(
+        suites=tuple(suites),
+        complete=complete,
+        make_jobs=make_jobs,
+        calls=calls,
+        keys=count,
+        only_targets=only,
+    )
 
 
 def _setting_refusals(project: Project) -> list[Refusal]:

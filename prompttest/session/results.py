@@ -17,7 +17,9 @@ from ..checks import calls_for, run_check
 from ..checks.similarity import classify_change
 from ..errors import EXIT_OK
 from ..model import Call, CheckContext, CheckError, CheckResult, Job, Output, Result, Suite, Verdict
+from ..model.familywise import initial_key_level
 from ..model.outputs import transcript_text
+from ..model.sequential import SequentialPlan, next_step
 from ..records.snapshots import Entry
 from ..records.spool import EntrySpool, ResultSpool
 from ..verdicts.sampling import (
@@ -209,6 +211,38 @@ def _conversation_checks(job: Job, walked: Walk, context: ContextFn) -> list[Che
     return checks
 
 
+def _taken(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
+    """The sample calls answered: all of them, or with `repeat: auto` the looks drawn so far."""
+    calls = job.calls()
+    if not job.adaptive:
+        return calls
+    taken = 0
+    while taken < len(calls) and calls[taken].cache_key() in answers:
+        taken += 1
+    return calls[:taken]
+
+
+def next_look(
+    job: Job, outputs: Sequence[Output], baseline: Baseline, context: ContextFn, *, level: float
+) -> int:
+    """How many more samples a `repeat: auto` key draws: 0 once every check's comparison with
+    the snapshot is decided (or the last look is taken), else up to its next look."""
+    plan = SequentialPlan.auto(job.samples)
+    if len(outputs) not in plan.looks:
+        return 0  # not where a look is planned (a snapshot taken whole, an interrupted run)
+    per_sample = [[run_check(spec, o.text, context(job, o)) for spec in job.checks] for o in outputs]
+    draw = 0
+    taken = [look for look in plan.looks if look <= len(outputs)]
+    for i, first in enumerate(per_sample[0] if per_sample else ()):
+        before = None if baseline.is_stale(first.label, first.judge) else baseline.count(first.label)
+        if before is None:
+            continue
+        looks = [sum(sample[i].passed for sample in per_sample[:look]) for look in taken]
+        step = next_step(before[0], before[1], looks, plan, level=level)
+        draw = max(draw, step.draw)
+    return draw
+
+
 def _attempts(walks: Sequence[Walk]) -> int:
     return sum(step.answer.attempts for walked in walks for step in walked.steps)
 
@@ -297,8 +331,10 @@ class KeyResults:
         alpha: float,
         gate: Callable[[Result], int],
         python: LoadFn,
+        update: bool = False,
     ) -> None:
         self.plan, self.baselines, self.alpha = the_plan, baselines, alpha
+        self.update = update  # an accepted run's keys draw every sample: a snapshot's count is fixed
         self.python = python  # loads the functions of `tool_results: {python: module:function}`
         self.gate = gate  # the key's exit code in the run's mode: `passed` says what it makes of the run
         self.spool = ResultSpool()
@@ -306,6 +342,37 @@ class KeyResults:
         # Sampled keys wait for the run's end (their tests are adjusted together), on disk too.
         self.sampled = ResultSpool()
         self.suites: tuple[SuiteVerdict, ...] = ()  # the pooled suites' verdicts, once finished
+
+    def first_calls(self, job: Job) -> list[Call]:
+        """The calls a key starts with: `repeat: auto` draws its first look when it has a
+        snapshot to compare with (a key without one, or one being accepted, takes them all)."""
+        calls = job.calls()
+        if not job.adaptive or self.update or self.baselines.get(job.suite, entry_name(job)) is None:
+            return calls
+        return calls[: SequentialPlan.auto(job.samples).looks[0]]
+
+    def follow_up(self, item: tuple[int, Job], answers: Mapping[str, Answer]) -> list[Call]:
+        """What the key asks once these answers are in: judged checks' calls, a conversation's
+        next turns, and with `repeat: auto` the next look's samples while it is undecided."""
+        job = item[1]
+        if not job.adaptive:
+            return next_calls(job, answers, python=self.python)
+        taken = _taken(job, answers)
+        judged = judged_calls(replace(job, samples=len(taken), adaptive=False), answers)
+        if any(call.cache_key() not in answers for call in judged):
+            return judged
+        entry = self.baselines.get(job.suite, entry_name(job))
+        if entry is None or any(answers[call.cache_key()].output is None for call in taken):
+            return []
+        context = partial(_context, answer_for=_answer_lookup(answers))
+        outputs = [answers[call.cache_key()].output for call in taken]
+        draw = next_look(job, outputs, entry.baseline(), context, level=self._stop_level())
+        return job.calls()[len(taken) : len(taken) + draw]
+
+    def _stop_level(self) -> float:
+        """The level a key is sure to be tested at (its first share of alpha, see familywise):
+        below it a key may stop, it will be `regressed` whatever the others do."""
+        return initial_key_level(self.alpha, suites=1, keys=max(self.plan.keys, 1))
 
     def decide(self, item: tuple[int, Job], answers: Mapping[str, Answer]) -> None:
         position, job = item
@@ -317,7 +384,8 @@ class KeyResults:
         if job.is_conversation:
             result = _conversation_result(job, answers, entry, context, self.python)
         else:
-            result = _result(job, [answers[call.cache_key()] for call in job.calls()], entry, context)
+            taken = [answers[call.cache_key()] for call in _taken(job, answers)]
+            result = _result(job, taken, entry, context)
         result = replace(result, judge_cost_usd=_judging_cost(job, answers, self.python))
         baseline = entry.baseline() if entry else None
         if is_sampled(job, baseline):

@@ -23,6 +23,7 @@ from prompttest.model import (
     result_key,
 )
 from prompttest.model.inputs import DEFAULT_MAX_STEPS
+from prompttest.model.sequential import DEFAULT_MAX_REPEAT
 from prompttest.model.stats import PassRule
 from prompttest.suites.images import render_content, with_images
 from prompttest.suites.template import render, render_body, render_value
@@ -81,6 +82,7 @@ def iter_jobs(
                 case_file=case.file,
                 case_line=case.line,
                 samples=_samples(suite, case, repeat),
+                adaptive=_adaptive(suite, case, repeat) and not turns and tool_results is None,
                 pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
                 turns=turns,
                 tool_results=tool_results,
@@ -122,7 +124,16 @@ def targets_of(suite: Suite, override: Sequence[Target] | None, default: Target)
 
 
 def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
-    return repeat or case.repeat or suite.repeat or 1
+    """The samples a key takes (with `repeat: auto`, the most it may take)."""
+    samples = repeat or case.repeat or suite.repeat or 1
+    if samples == "auto":
+        return case.max_repeat or suite.max_repeat or DEFAULT_MAX_REPEAT
+    return int(samples)
+
+
+def _adaptive(suite: Suite, case: Case, repeat: int | None) -> bool:
+    """`repeat: auto` (--repeat N fixes the samples; a conversation takes them all)."""
+    return not repeat and (case.repeat or suite.repeat) == "auto"
 
 
 def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:

@@ -18,6 +18,7 @@ from dataclasses import replace
 from ..checks import run_check
 from ..model import CheckContext, CheckResult, Job, Output, Result
 from ..model.pooled import Stratum
+from ..model.sequential import SequentialPlan, sequential_p
 from ..model.stats import RateChange
 from .suites import GroupCounts, SuiteVerdict, adjust_run
 from .table import Baseline, Outcome, decide_sampled, output_distribution
@@ -34,6 +35,16 @@ def evaluate_samples(job: Job, outputs: Sequence[Output], result: Result, contex
     """Run every check on every sample; the result shows the most frequent output."""
     per_sample = [[run_check(spec, o.text, context(job, o)) for spec in job.checks] for o in outputs]
     checks = count_checks(job, per_sample)
+    if job.adaptive:
+        plan = SequentialPlan.auto(job.samples)
+        taken = [look for look in plan.looks if look <= len(per_sample)]
+        checks = tuple(
+            replace(check, looks=tuple(sum(s[i].passed for s in per_sample[:look]) for look in taken))
+            for i, check in enumerate(checks)
+        )
+        result = replace(
+            result, max_repeat=job.samples, first_look_passed=all_passed_count(per_sample[: plan.looks[0]])
+        )
     texts = tuple(output.answer for output in outputs)  # distinct tool-call sets count apart
     latencies = [o.latency_ms for o in outputs if o.latency_ms is not None]
     costs = [o.cost_usd for o in outputs]
@@ -100,14 +111,13 @@ class SampleTests:
             stratum = pooled_stratum(result, baseline)
             if stratum is not None:
                 group.strata.append(stratum)
+                group.reach.append(_reach(stratum, result))
             for j, check in enumerate(result.checks):
                 before = None if check.stale else baseline.count(check.label)
                 if before is None:
                     continue
                 counts = (before[0], before[1], *_count(check))
-                change = RateChange.compare(
-                    k_before=counts[0], n_before=counts[1], k_after=counts[2], n_after=counts[3]
-                )
+                change = _change(counts, check, result.max_repeat)
                 group.tests.append(len(self.keys))
                 group.keys.append(i)
                 self.keys.append(i)
@@ -136,15 +146,41 @@ class SampleTests:
         return found
 
 
+def _change(counts: tuple[int, int, int, int], check: CheckResult, max_repeat: int | None) -> RateChange:
+    """A check's test: Fisher's on its counts, or with `repeat: auto` the sequential p-value
+    over the looks it took (valid however early it stopped)."""
+    change = RateChange.compare(k_before=counts[0], n_before=counts[1], k_after=counts[2], n_after=counts[3])
+    if max_repeat is None or not check.looks:
+        return change
+    plan = SequentialPlan.auto(max_repeat)
+    return replace(
+        change,
+        p_drop=sequential_p(counts[0], counts[1], check.looks, plan, alternative="less"),
+        p_rise=sequential_p(counts[0], counts[1], check.looks, plan, alternative="greater"),
+    )
+
+
+def _reach(stratum: Stratum, result: Result) -> tuple[int, int, float]:
+    """(n_before, the most samples the key could take, its last look's share of its level)."""
+    if result.max_repeat is None:
+        return stratum.n_before, stratum.n_after, 1.0
+    plan = SequentialPlan.auto(result.max_repeat)
+    return stratum.n_before, plan.worst_case, plan.spend[-1]
+
+
 def pooled_stratum(result: Result, baseline: Baseline) -> Stratum | None:
     """The key's samples that passed every check, now and in the snapshot; None when the two
-    counts do not count the same checks (one added or removed, or graded by another judge)."""
+    counts do not count the same checks (one added or removed, or graded by another judge).
+    With `repeat: auto` only the first look counts: its size is fixed, however the key went on."""
     before = baseline.all_passed()
     labels = {check.label for check in result.checks}
     if before is None or result.all_passed is None or labels != set(baseline.checks):
         return None
     if any(check.stale for check in result.checks):
         return None
+    if result.max_repeat is not None and result.first_look_passed is not None:
+        first = SequentialPlan.auto(result.max_repeat).looks[0]
+        return Stratum(before[0], before[1], result.first_look_passed, min(first, len(result.outputs)))
     return Stratum(before[0], before[1], result.all_passed, max(len(result.outputs), 1))
 
 

@@ -16,7 +16,7 @@ another judge) is left out of its suite's pooled test; its own checks are still 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ..model.familywise import DEFAULT_POOLED_SHARE, RunTests, SuiteTests, initial_key_level
@@ -104,6 +104,9 @@ class GroupCounts:
     strata: list[Stratum]
     tests: list[int]  # indices into the run's arrays of (key, check) tests
     keys: list[int]  # the key number of each test, in the same order
+    # Each pooled key's (n_before, the most samples it could take, the share of its level its
+    # last look is tested at): what one key alone could have seen (`repeat: auto` goes on).
+    reach: list[tuple[int, int, float]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,8 @@ def _suite_verdict(
             lambda: detectable_pooled_drop(sizes, change.rate_before, pooled_level), change.rate_before
         ),
         detectable_key_drop=_seen(
-            lambda: _typical_key_drop(sizes, change.rate_before, key_level), change.rate_before
+            lambda: _typical_key_drop(counts.reach, change.rate_before, key_level),
+            change.rate_before,
         ),
     )
 
@@ -227,9 +231,15 @@ def _seen(compute: Any, rate_before: float | None) -> float | None:
     return compute()
 
 
-def _typical_key_drop(sizes: Sequence[tuple[int, int]], rate_before: float, level: float) -> float | None:
+def _typical_key_drop(
+    reach: Sequence[tuple[int, int, float]], rate_before: float, level: float
+) -> float | None:
     """The drop one key alone is flagged for, at the group's middle sample sizes and the level
-    a key is first tested at (the least it will be tested at)."""
-    n_before = sorted(n for n, _ in sizes)[len(sizes) // 2]
-    n_after = sorted(n for _, n in sizes)[len(sizes) // 2]
-    return detectable_drop(n_before, n_after, rate_before, level, POWER)
+    a key is first tested at (the least it will be tested at), its last look's share of it."""
+    if not reach:
+        return None
+    middle = len(reach) // 2
+    n_before = sorted(r[0] for r in reach)[middle]
+    n_after = sorted(r[1] for r in reach)[middle]
+    share = sorted(r[2] for r in reach)[middle]
+    return detectable_drop(n_before, n_after, rate_before, level * share, POWER)
