@@ -134,7 +134,11 @@ def history_steps(runs: int, work: Path, *, check: bool) -> list[tuple[str, list
         ("history (last 20 runs)", ["history"], 0),
         (f"history --last {runs}", ["history", "--last", str(runs)], 0),
         (f"history --last {runs} --format json", ["history", "--last", str(runs), "--format", "json"], 0),
-        (f"history --last {runs} --key (one key)", ["history", "--last", str(runs), "--key", "*/c000042@*"], 0),
+        (
+            f"history --last {runs} --key (one key)",
+            ["history", "--last", str(runs), "--key", "*/c000042@*"],
+            0,
+        ),
         (
             f"history --last {runs} --html FILE",
             ["history", "--last", str(runs), "--html", str(work / "history.html")],
@@ -153,7 +157,9 @@ def time_history(project: Path, env: dict[str, str], steps: list[tuple[str, list
         ok = m.code == code or (code == -1 and m.code in (0, 1))
         problem = "" if ok else "; ".join((m.stderr or m.stdout).strip().splitlines()[-3:])
         met = ok and m.wall_s < GOAL_S and m.maxrss_mb < GOAL_MB
-        rows.append(Row(name, m.wall_s, m.maxrss_mb, m.code, f"< {GOAL_S:g} s, < {GOAL_MB:g} MB", met, problem))
+        rows.append(
+            Row(name, m.wall_s, m.maxrss_mb, m.code, f"< {GOAL_S:g} s, < {GOAL_MB:g} MB", met, problem)
+        )
     return rows
 
 
@@ -165,13 +171,19 @@ def time_append(project: Path, env: dict[str, str], runs: int, keys: int, start:
     warning = record_run(state, record, root=project, keep_days=365)
     took = time.perf_counter() - began
     goal = f"< {GOAL_APPEND_S:g} s"
-    rows = [Row(f"add a {keys:,}-key run (record_run)", took, None, 0, goal, took < GOAL_APPEND_S, warning or "")]
+    rows = [
+        Row(f"add a {keys:,}-key run (record_run)", took, None, 0, goal, took < GOAL_APPEND_S, warning or "")
+    ]
     again = make_run(runs + 1, keys, start)
     saved = project / "run-record.json"
     saved.write_text(again.to_json(), encoding="utf-8")
-    m = measure([sys.executable, "-c", PROBE, "history", "import", str(saved)], cwd=project, env=env, timeout_s=600)
+    m = measure(
+        [sys.executable, "-c", PROBE, "history", "import", str(saved)], cwd=project, env=env, timeout_s=600
+    )
     problem = "" if m.code == 0 and "added" in m.stdout else (m.stderr or m.stdout).strip()[-200:]
-    rows.append(Row("history import (one run record)", m.wall_s, m.maxrss_mb, m.code, "–", not problem, problem))
+    rows.append(
+        Row("history import (one run record)", m.wall_s, m.maxrss_mb, m.code, "–", not problem, problem)
+    )
     return rows
 
 
@@ -203,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         built_s, start = build(project, args.runs, args.keys, quiet=args.quiet)
         size_mb = history_path(project / ".prompttest").stat().st_size / 1e6
-        measure([sys.executable, "-c", PROBE, "history"], cwd=project, env=env, timeout_s=600)  # compile, cache
+        measure(
+            [sys.executable, "-c", PROBE, "history"], cwd=project, env=env, timeout_s=600
+        )  # compile, cache
         steps = history_steps(args.runs, work, check=has_check(project, env))
         rows = time_history(project, env, steps)
         rows += time_append(project, env, args.runs, args.keys, start)
@@ -212,7 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"kept {work}", file=sys.stderr)
         else:
             shutil.rmtree(work, ignore_errors=True)
-    check_note = "" if any(r.step == "history --check" for r in rows) else "; `history --check`: not in this build"
+    check_note = (
+        "" if any(r.step == "history --check" for r in rows) else "; `history --check`: not in this build"
+    )
     print(
         f"prompttest history benchmark: {args.runs} runs × {args.keys:,} keys, built through append_run in "
         f"{built_s:.0f} s ({size_mb:.0f} MB file), Python {sys.version.split()[0]}, {os.cpu_count()} CPU(s)"
@@ -220,7 +236,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(table(rows))
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps([asdict(r) for r in rows], indent=1) + "\n", encoding="utf-8")
+        Path(args.json_out).write_text(
+            json.dumps([asdict(r) for r in rows], indent=1) + "\n", encoding="utf-8"
+        )
     return 0 if all(r.met for r in rows) else 1
 
 

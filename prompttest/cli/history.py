@@ -29,6 +29,12 @@ from .options import current_project
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--html",
+    "html_path",
+    metavar="PATH",
+    help="Also write a self-contained page with trend charts (and with --key, the keys' outputs).",
+)
 @click.pass_context
 def history(
     ctx: click.Context,
@@ -38,6 +44,7 @@ def history(
     target: str | None,
     pattern: str | None,
     fmt: str,
+    html_path: str | None = None,
 ) -> int:
     """Pass rate, verdicts, latency, tokens and cost per suite and target over past runs.
 
@@ -47,16 +54,18 @@ def history(
     prompttest history                   the last 20 runs, per suite and target
     prompttest history --since DATE      every run since that day
     prompttest history --key PATTERN     those keys run by run, `*` where the output changed
+    prompttest history --html PATH       also a page with trend charts
     prompttest history import RUN...     add run records (e.g. from CI artifacts)
     """
     if ctx.invoked_subcommand is not None:
         return EXIT_OK
     from ..records.history import history_path, open_history
-    from ..records.history_query import key_history, select_runs, trends
+    from ..records.history_query import key_history, page_data, select_runs, trends
 
     start = _day(since) if since else None
     path = history_path(current_project().state_dir)
     conn = open_history(path, create=False)
+    page: dict[str, Any] = {"runs": [], "groups": [], "keys": [] if pattern else None}
     if conn is None:
         data: dict[str, Any] = {"runs": [], "keys" if pattern else "groups": []}
     else:
@@ -67,8 +76,12 @@ def history(
                 if pattern
                 else trends(conn, runs, suite=suite, target=target)
             )
+            if html_path:
+                page = page_data(conn, runs, suite=suite, target=target, pattern=pattern)
         finally:
             conn.close()
+    if html_path:
+        _write_page(html_path, page)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     else:
@@ -100,6 +113,16 @@ def import_runs(runs: tuple[str, ...]) -> int:
     finally:
         conn.close()
     return EXIT_OK
+
+
+def _write_page(path: str, page: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from ..io.atomic import atomic_write
+    from ..report.history_html import render_history_html
+
+    atomic_write(Path(path), render_history_html(page))
+    click.echo(f"wrote {path}", err=True)
 
 
 def _day(text: str) -> str:

@@ -12,7 +12,7 @@ from collections import Counter
 from typing import Any
 
 from ..model.inputs import key_matches
-from .history_series import VERDICT_NAMES, percentiles, run_cells
+from .history_series import VERDICT_NAMES, percentiles, run_cells, run_series
 
 _RUN_COLUMNS = "id, started_at, wall_s, ci, git_commit, git_branch, keys, passed, cost_usd"
 
@@ -125,6 +125,24 @@ def key_history(conn: sqlite3.Connection, runs: list[dict[str, Any]], pattern: s
             }
         )
     return {"runs": runs, "keys": [{"key": key, "history": entries} for key, entries in sorted(keys.items())]}
+
+
+def page_data(
+    conn: sqlite3.Connection,
+    runs: list[dict[str, Any]],
+    *,
+    suite: str | None = None,
+    target: str | None = None,
+    pattern: str | None = None,
+) -> dict[str, Any]:
+    """What `history --html` draws: the runs, each suite and target run by run, and with
+    `pattern` those keys' histories (else `keys` is None)."""
+    return {
+        "runs": runs,
+        "filters": {"suite": suite, "target": target, "key": pattern},
+        "groups": run_series(conn, runs, suite=suite, target=target),
+        "keys": key_history(conn, runs, pattern)["keys"] if pattern else None,
+    }
 
 
 def _ids(runs: list[dict[str, Any]]) -> str:
