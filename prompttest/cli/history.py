@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -11,6 +14,7 @@ import click
 
 from ..errors import EXIT_OK
 from .options import current_project
+from .output import ProgressBar
 
 
 @click.group(invoke_without_command=True)
@@ -97,7 +101,11 @@ def import_runs(runs: tuple[str, ...]) -> int:
     from ..records.runs import find_run, read_run
 
     project = current_project()
-    records = [read_run(find_run(project.runs_dir, ref)) for ref in runs]  # all readable before any is added
+    records = []  # all readable before any is added
+    with _import_bar(len(runs), "run records read") as bar:
+        for done, ref in enumerate(runs, 1):
+            records.append(read_run(find_run(project.runs_dir, ref)))
+            bar(done, len(runs))
     path = history_path(project.state_dir)
     conn = open_history(path)
     assert conn is not None  # created when missing
@@ -107,9 +115,12 @@ def import_runs(runs: tuple[str, ...]) -> int:
         "expired": "skipped (past history_keep_days)",
     }
     try:
-        for record in records:
-            status = append_run(conn, record, keep_days=project.settings.history_keep_days, path=path)
-            click.echo(f"{said[status]:<34} {record.id}")
+        with _import_bar(len(records), "runs added") as bar:
+            for done, record in enumerate(records, 1):
+                status = append_run(conn, record, keep_days=project.settings.history_keep_days, path=path)
+                bar.close()  # the line goes where the bar was; the bar is drawn again under it
+                click.echo(f"{said[status]:<34} {record.id}")
+                bar(done, len(records))
     finally:
         conn.close()
     return EXIT_OK
@@ -123,6 +134,31 @@ def _write_page(path: str, page: dict[str, Any]) -> None:
 
     atomic_write(Path(path), render_history_html(page))
     click.echo(f"wrote {path}", err=True)
+
+
+IMPORT_BAR_MIN = 10  # run records: fewer are imported before a bar would tell anything
+
+
+class _NoBar(ProgressBar):
+    """Draws nothing: an import of a few records, or with nobody watching stderr."""
+
+    def __call__(self, done: int, total: int) -> None:
+        pass
+
+
+@contextmanager
+def _import_bar(count: int, unit: str) -> Iterator[ProgressBar]:
+    """A progress bar on stderr while the body runs, for an import of many records watched
+    on a terminal; erased at the end, error or not."""
+    bar = ProgressBar(unit=unit) if count >= IMPORT_BAR_MIN and _watched() else _NoBar()
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _watched() -> bool:
+    return sys.stderr.isatty()
 
 
 def _day(text: str) -> str:

@@ -228,8 +228,8 @@ def _key(index: int, item: dict[str, Any], runs: list[dict[str, Any]], labels: l
         f'<section class="key" id="k{index}" data-key="{_e(item["key"])}">'
         f'<h2 class="key">{_e(item["key"])}</h2>'
         f'<p class="sub">{len(item["history"])} run(s), the output changed {changes} time(s)</p>'
-        f'<figure data-chart="key latency"><figcaption>latency (ms), ringed where the output changed</figcaption>'
-        f"{chart}</figure>"
+        '<figure data-chart="key latency"><figcaption>latency (ms), ringed where the output changed'
+        f"</figcaption>{chart}</figure>"
         f'<table class="outputs">{head}{rows}</table></section>\n'
     )
 
