@@ -237,3 +237,16 @@ def test_the_key_section_marks_the_run_its_output_changed_in(opened: Opened) -> 
     ring = page.locator("section.key circle.marked")
     assert ring.count() == 1 and ring.is_visible()
     assert "output changed" in ring.locator("title").text_content()
+
+
+def test_one_run_draws_points_and_an_empty_series_says_so(tmp_path: Path) -> None:
+    conn = open_history(tmp_path / "history.sqlite")
+    assert conn is not None
+    append_run(conn, record(0, [result("a", 0, cached=True, cost_usd=None)]))
+    runs = select_runs(conn)
+    page = render_history_html(page_data(conn, runs))
+    assert "<polyline" not in page and page.count('<circle class="pt') == 4  # pass rate, cost 0, tokens 2
+    assert page.count("no values in these runs") == 1  # the latency of a cached answer is not this run's
+    filtered = render_history_html(page_data(conn, runs, suite="nope"))
+    assert "No suite and target of these runs matches." in filtered and "<svg" not in filtered
+    conn.close()

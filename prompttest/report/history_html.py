@@ -82,6 +82,8 @@ def render_history_html(data: dict[str, Any]) -> str:
         )
     else:
         body += [_group(index, group, runs, labels) for index, group in enumerate(data["groups"])]
+        if not data["groups"]:
+            body.append('<p class="empty">No suite and target of these runs matches.</p>')
         if data.get("keys") is not None:
             body.append(_keys(data["keys"], runs, labels))
         body.append(_runs_table(runs))

@@ -42,6 +42,8 @@ def line_chart(
     high = top if top is not None else nice_top(max(values, default=0.0))
     y = _scale(high)
     parts = [_frame(labels, high, fmt)]
+    if not values:
+        parts.append(_nothing())
     for line in lines:
         points = [(_x(i, len(labels)), y(v), v, i) for i, v in enumerate(line.values) if v is not None]
         for segment in _segments(line.values, len(labels), y):
@@ -80,6 +82,14 @@ def bar_chart(*, title: str, labels: Sequence[str], layers: Sequence[Series]) ->
             )
             base += count
     return _svg(title, parts, [layer for layer in layers if any(layer.values)])
+
+
+def _nothing() -> str:
+    """Said across an empty chart: all cached (no latency), or no price known (no cost)."""
+    return (
+        f'<text class="tick none" x="{LEFT + PLOT_W / 2:.1f}" y="{TOP + PLOT_H / 2:.1f}" '
+        'text-anchor="middle">no values in these runs</text>'
+    )
 
 
 def nice_top(value: float) -> float:
