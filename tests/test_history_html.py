@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -70,9 +71,9 @@ def three_runs(path: Path) -> sqlite3.Connection:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> sqlite3.Connection:
+def store(tmp_path: Path) -> Iterator[sqlite3.Connection]:
     conn = three_runs(tmp_path / "history.sqlite")
-    yield conn  # type: ignore[misc]
+    yield conn
     conn.close()
 
 
@@ -201,7 +202,7 @@ def test_history_html_with_no_history_writes_an_empty_page(
 
 
 @pytest.fixture
-def opened(browser: Any, store: sqlite3.Connection, tmp_path: Path) -> Any:  # noqa: F811
+def opened(browser: Any, store: sqlite3.Connection, tmp_path: Path) -> Iterator[Opened]:  # noqa: F811
     path = tmp_path / "history.html"
     path.write_text(render_history_html(page_data(store, select_runs(store), pattern="b")), encoding="utf-8")
     page = Opened(browser, path)
