@@ -4,6 +4,9 @@
 from __future__ import annotations
 
 import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -11,6 +14,7 @@ import click
 
 from ..errors import EXIT_OK
 from .options import current_project
+from .output import ProgressBar
 
 
 @click.group(invoke_without_command=True)
@@ -29,6 +33,12 @@ from .options import current_project
     show_default=True,
     help="Output format.",
 )
+@click.option(
+    "--html",
+    "html_path",
+    metavar="PATH",
+    help="Also write a self-contained page with trend charts (and with --key, the keys' outputs).",
+)
 @click.pass_context
 def history(
     ctx: click.Context,
@@ -38,6 +48,7 @@ def history(
     target: str | None,
     pattern: str | None,
     fmt: str,
+    html_path: str | None = None,
 ) -> int:
     """Pass rate, verdicts, latency, tokens and cost per suite and target over past runs.
 
@@ -47,16 +58,18 @@ def history(
     prompttest history                   the last 20 runs, per suite and target
     prompttest history --since DATE      every run since that day
     prompttest history --key PATTERN     those keys run by run, `*` where the output changed
+    prompttest history --html PATH       also a page with trend charts
     prompttest history import RUN...     add run records (e.g. from CI artifacts)
     """
     if ctx.invoked_subcommand is not None:
         return EXIT_OK
     from ..records.history import history_path, open_history
-    from ..records.history_query import key_history, select_runs, trends
+    from ..records.history_query import key_history, page_data, select_runs, trends
 
     start = _day(since) if since else None
     path = history_path(current_project().state_dir)
     conn = open_history(path, create=False)
+    page: dict[str, Any] = {"runs": [], "groups": [], "keys": [] if pattern else None}
     if conn is None:
         data: dict[str, Any] = {"runs": [], "keys" if pattern else "groups": []}
     else:
@@ -67,8 +80,12 @@ def history(
                 if pattern
                 else trends(conn, runs, suite=suite, target=target)
             )
+            if html_path:
+                page = page_data(conn, runs, suite=suite, target=target, pattern=pattern)
         finally:
             conn.close()
+    if html_path:
+        _write_page(html_path, page)
     if fmt == "json":
         click.echo(json.dumps(data, indent=2))
     else:
@@ -84,7 +101,11 @@ def import_runs(runs: tuple[str, ...]) -> int:
     from ..records.runs import find_run, read_run
 
     project = current_project()
-    records = [read_run(find_run(project.runs_dir, ref)) for ref in runs]  # all readable before any is added
+    records = []  # all readable before any is added
+    with _import_bar(len(runs), "run records read") as bar:
+        for done, ref in enumerate(runs, 1):
+            records.append(read_run(find_run(project.runs_dir, ref)))
+            bar(done, len(runs))
     path = history_path(project.state_dir)
     conn = open_history(path)
     assert conn is not None  # created when missing
@@ -94,12 +115,50 @@ def import_runs(runs: tuple[str, ...]) -> int:
         "expired": "skipped (past history_keep_days)",
     }
     try:
-        for record in records:
-            status = append_run(conn, record, keep_days=project.settings.history_keep_days, path=path)
-            click.echo(f"{said[status]:<34} {record.id}")
+        with _import_bar(len(records), "runs added") as bar:
+            for done, record in enumerate(records, 1):
+                status = append_run(conn, record, keep_days=project.settings.history_keep_days, path=path)
+                bar.close()  # the line goes where the bar was; the bar is drawn again under it
+                click.echo(f"{said[status]:<34} {record.id}")
+                bar(done, len(records))
     finally:
         conn.close()
     return EXIT_OK
+
+
+def _write_page(path: str, page: dict[str, Any]) -> None:
+    from pathlib import Path
+
+    from ..io.atomic import atomic_write
+    from ..report.history_html import render_history_html
+
+    atomic_write(Path(path), render_history_html(page))
+    click.echo(f"wrote {path}", err=True)
+
+
+IMPORT_BAR_MIN = 10  # run records: fewer are imported before a bar would tell anything
+
+
+class _NoBar(ProgressBar):
+    """Draws nothing: an import of a few records, or with nobody watching stderr."""
+
+    def __call__(self, done: int, total: int) -> None:
+        pass
+
+
+@contextmanager
+def _import_bar(count: int, unit: str) -> Iterator[ProgressBar]:
+    """A progress bar on stderr while the body runs, for an import of many records watched
+    on a terminal; erased at the end, error or not."""
+    bar = ProgressBar(unit=unit) if count >= IMPORT_BAR_MIN and _watched() else _NoBar()
+    try:
+        yield bar
+    finally:
+        bar.close()
+
+
+def _watched() -> bool:
+    return sys.stderr.isatty()
 
 
 def _day(text: str) -> str:

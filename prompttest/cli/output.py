@@ -22,8 +22,9 @@ if TYPE_CHECKING:
 class ProgressBar:
     """`[#####.....] 12/40` on stderr, redrawn in place; only when stderr is a terminal."""
 
-    def __init__(self, width: int = 30) -> None:
+    def __init__(self, width: int = 30, unit: str = "calls") -> None:
         self.width = width
+        self.unit = unit
         self.drawn = False
 
     def __call__(self, done: int, total: int) -> None:
@@ -31,13 +32,13 @@ class ProgressBar:
             return
         filled = int(self.width * done / total)
         bar = "#" * filled + "." * (self.width - filled)
-        sys.stderr.write(f"\r[{bar}] {done}/{total} calls")
+        sys.stderr.write(f"\r[{bar}] {done}/{total} {self.unit}")
         sys.stderr.flush()
         self.drawn = True
 
     def close(self) -> None:
         if self.drawn:
-            sys.stderr.write("\r" + " " * (self.width + 30) + "\r")
+            sys.stderr.write("\r" + " " * (self.width + 30 + len(self.unit)) + "\r")
             sys.stderr.flush()
 
 

@@ -7,13 +7,12 @@ turns them into tables.
 from __future__ import annotations
 
 import json
-import math
 import sqlite3
-from collections import Counter, defaultdict
+from collections import Counter
 from typing import Any
 
-from ..model import Verdict
 from ..model.inputs import key_matches
+from .history_series import VERDICT_NAMES, percentiles, run_cells, run_series
 
 _RUN_COLUMNS = "id, started_at, wall_s, ci, git_commit, git_branch, keys, passed, cost_usd"
 
@@ -49,43 +48,26 @@ def trends(
     answers called in those runs: a cached answer's latency is an old one), tokens and cost
     (spent: cache hits cost nothing; None when a price was unknown)."""
     groups: dict[tuple[str, str], dict[str, Any]] = {}
-    latencies: dict[tuple[str, str], list[float]] = defaultdict(list)
-    query = (
-        "SELECT suite, target, run_id, verdict, passed, latency_ms, prompt_tokens, completion_tokens, "
-        "cost_usd, cached, output_hash FROM keys WHERE run_id IN (SELECT value FROM json_each(?))"
-    )
-    args: list[Any] = [_ids(runs)]
-    for column, value in (("suite", suite), ("target", target)):
-        if value is not None:
-            query += f" AND {column} = ?"
-            args.append(value)
-    for row in conn.execute(query, args):
-        name, target_id, run_id, verdict, passed, latency, prompt, completion, cost, cached, answered = row
+    for (name, target_id, _), cell in sorted(run_cells(conn, runs, suite=suite, target=target).items()):
         group = groups.setdefault((name, target_id), _empty_group(name, target_id))
-        group["run_ids"].add(run_id)
-        group["results"] += 1
-        group["passed"] += bool(passed)
-        group["verdicts"][verdict] += 1
-        group["tokens"]["prompt"] += prompt or 0
-        group["tokens"]["completion"] += completion or 0
-        if not cached and answered is not None:
-            if latency is not None:
-                latencies[(name, target_id)].append(latency)
-            group["cost_usd"] = (
-                None if group["cost_usd"] is None or cost is None else group["cost_usd"] + cost
-            )
-    listed = []
-    for where, group in sorted(groups.items()):
+        group["runs"] += 1
+        group["results"] += cell["results"]
+        group["passed"] += cell["passed"]
+        group["verdicts"].update(cell["verdicts"])
+        group["tokens"]["prompt"] += cell["tokens"]["prompt"]
+        group["tokens"]["completion"] += cell["tokens"]["completion"]
         spent = group["cost_usd"]
+        group["cost_usd"] = None if spent is None or cell["cost_usd"] is None else spent + cell["cost_usd"]
+        group["latencies"].extend(cell["latencies"])
+    listed = []
+    for group in groups.values():
+        latencies, spent = group.pop("latencies"), group["cost_usd"]
         listed.append(
             {
-                **{name: value for name, value in group.items() if name != "run_ids"},
-                "runs": len(group["run_ids"]),
+                **group,
                 "pass_rate": round(group["passed"] / group["results"], 4) if group["results"] else None,
-                "verdicts": {
-                    v.value: group["verdicts"].get(v.value, 0) for v in Verdict if v is not Verdict.OBSOLETE
-                },
-                "latency_ms": _percentiles(latencies[where]),
+                "verdicts": {name: group["verdicts"].get(name, 0) for name in VERDICT_NAMES},
+                "latency_ms": percentiles(sorted(latencies)),
                 "cost_usd": None if spent is None else round(spent, 6),
             }
         )
@@ -96,22 +78,14 @@ def _empty_group(suite: str, target: str) -> dict[str, Any]:
     return {
         "suite": suite,
         "target": target,
-        "run_ids": set(),
         "results": 0,
         "passed": 0,
         "verdicts": Counter[str](),
         "tokens": {"prompt": 0, "completion": 0},
         "cost_usd": 0.0,
+        "runs": 0,
+        "latencies": [],
     }
-
-
-def _percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None}
-    ordered = sorted(values)
-    # Nearest rank: a latency some answer really had, not one between two.
-    rank = {q: ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)] for q in (50, 95)}
-    return {"p50": round(rank[50], 1), "p95": round(rank[95], 1)}
 
 
 def key_history(conn: sqlite3.Connection, runs: list[dict[str, Any]], pattern: str) -> dict[str, Any]:
@@ -151,6 +125,24 @@ def key_history(conn: sqlite3.Connection, runs: list[dict[str, Any]], pattern: s
             }
         )
     return {"runs": runs, "keys": [{"key": key, "history": entries} for key, entries in sorted(keys.items())]}
+
+
+def page_data(
+    conn: sqlite3.Connection,
+    runs: list[dict[str, Any]],
+    *,
+    suite: str | None = None,
+    target: str | None = None,
+    pattern: str | None = None,
+) -> dict[str, Any]:
+    """What `history --html` draws: the runs, each suite and target run by run, and with
+    `pattern` those keys' histories (else `keys` is None)."""
+    return {
+        "runs": runs,
+        "filters": {"suite": suite, "target": target, "key": pattern},
+        "groups": run_series(conn, runs, suite=suite, target=target),
+        "keys": key_history(conn, runs, pattern)["keys"] if pattern else None,
+    }
 
 
 def _ids(runs: list[dict[str, Any]]) -> str:
