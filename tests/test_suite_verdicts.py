@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import random
 import xml.etree.ElementTree as ET
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -228,3 +229,86 @@ def test_sample_tests_adjust_pooled_suites_and_keys_in_one_procedure(
     assert pooled.keys() == {suite for suite in strata if len(strata[suite]) > 1}
     for suite, verdict in pooled.items():
         assert (verdict.verdict == "regressed") == expected.suite_rejected(f"{suite}\x00t", 0.05)
+
+
+# --------------------------------------------------------------------------- score drift
+
+
+class Judged:
+    """The model answers; the judge grades it with a score near `level` (seeded noise)."""
+
+    def __init__(self, level: float, seed: str, keys: dict[str, float] | None = None) -> None:
+        self.level, self.seed, self.keys = level, seed, keys or {}
+        self.streams: dict[str, random.Random] = {}
+        self.answers: Counter[str] = Counter()
+
+    def __call__(self, request: dict[str, Any]) -> str:
+        text = json.dumps(request["messages"])
+        if "RUBRIC" not in text:  # each sample of a key in its own words (the same ones each run)
+            prompt = request["messages"][-1]["content"]
+            self.answers[prompt] += 1
+            return f"Answer {prompt} (take {self.answers[prompt]})"
+        key = next((k for k in self.keys if k in text), None)
+        stream = self.streams.setdefault(text, random.Random(f"{self.seed}|{text}"))
+        score = min(1.0, max(0.0, stream.gauss(self.keys.get(key, self.level) if key else self.level, 0.03)))
+        return json.dumps({"pass": True, "score": round(score, 3), "reason": "graded"})
+
+
+def judged_suite(project: Project, *, keys: int, repeat: int = 1) -> None:
+    cases = "".join(f"      - id: k{i}\n        vars: {{key: K{i:02d}}}\n" for i in range(keys))
+    project.suite(
+        "graded",
+        f"""\
+    target: {{id: fake, model: openai/fake, api_base: "{{api_base}}"}}
+    prompt: "Item {{{{ key }}}}"
+    repeat: {repeat}
+    expect:
+      - llm_judge: {{rubric: "RUBRIC: the answer is helpful.", model: openai/judge, api_base: "{{api_base}}",
+                    threshold: 0.5}}
+    cases:
+{cases}""",
+    )
+
+
+def test_scores_sliding_above_their_threshold_are_reported_and_fail_only_strict(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judged_suite(project, keys=12)
+    project.server.reply = Judged(0.9, "before")
+    assert project.run("run", "-j", "4", capsys=capsys).code == 0
+    assert "scores:" in project.snapshot("graded")
+    project.server.reply = Judged(0.8, "after")  # every answer still passes 0.5
+    gate = project.run("run", "-j", "4", "--ci", "--no-cache", "--json", "r.json", capsys=capsys)
+    assert gate.code == 0, gate.out
+    (drop,) = json.loads((project.root / "r.json").read_text())["score_drops"]
+    assert (drop["suite"], drop["check"], drop["keys"]) == ("graded", "llm_judge", 12)
+    assert drop["mean_before"] - drop["mean_after"] == pytest.approx(0.1, abs=0.03)
+    assert drop["p_value"] < 0.05
+    assert "score dropped: graded on fake: llm_judge mean score" in gate.out
+    strict = project.run("run", "-j", "4", "--ci", "--strict", capsys=capsys)
+    assert strict.code == 1
+    # Only the scores moved: every output is the snapshot's.
+    assert json.loads((project.root / "r.json").read_text())["summary"]["verdicts"]["unchanged"] == 12
+    project.server.reply = Judged(0.9, "noise only")
+    quiet = project.run("run", "-j", "4", "--ci", "--no-cache", "--json", "q.json", capsys=capsys)
+    assert quiet.code == 0 and json.loads((project.root / "q.json").read_text())["score_drops"] == []
+
+
+def test_one_key_with_repeats_whose_score_dropped_is_flagged(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    judged_suite(project, keys=4, repeat=10)
+    project.server.reply = Judged(0.9, "before")
+    assert project.run("run", "-j", "4", capsys=capsys).code == 0
+    assert "sd: " in project.snapshot("graded")
+    project.server.reply = Judged(0.9, "after", keys={"K02": 0.7})
+    gate = project.run("run", "-j", "4", "--ci", "--no-cache", "--json", "r.json", capsys=capsys)
+    assert gate.code == 0, gate.out
+    flagged = [
+        r["case"]
+        for r in json.loads((project.root / "r.json").read_text())["results"]
+        if "score dropped" in r["flags"]
+    ]
+    assert flagged == ["k2"]
+    assert "graded/k2@fake" in gate.out
+    assert project.run("run", "-j", "4", "--ci", "--strict", capsys=capsys).code == 1

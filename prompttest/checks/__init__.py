@@ -167,9 +167,11 @@ def run_check(spec: CheckSpec, output: str, ctx: CheckContext) -> CheckResult:
     """
     entry = _entry(spec)
     judge = entry.judge(spec.value) if entry.judge else None
-    error = None
+    error, score = None, None
     try:
-        passed, reason = entry.fn(output, spec.value, ctx)
+        # A scored check (a judge with a threshold, `similar`) also returns its score.
+        passed, reason, *scored = entry.fn(output, spec.value, ctx)
+        score = scored[0] if scored else None
     except CheckFailure as failure:
         passed, reason = False, str(failure)
     except CheckError as failure:
@@ -185,6 +187,7 @@ def run_check(spec: CheckSpec, output: str, ctx: CheckContext) -> CheckResult:
         name=spec.name,
         error=error,
         judge=judge,
+        score=None if score is None or error is not None else float(score),
     )
 
 

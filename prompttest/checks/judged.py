@@ -97,9 +97,12 @@ def _provenance(value: Any) -> dict[str, Any]:
     calls=_judge_calls,
     judge=_provenance,
 )
-def llm_judge(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str]:
+def llm_judge(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str, float | None]:
     answer = ctx.answer_for(_judge_call(value, output, ctx))
-    return judge.decide(judge.parse_judgement(answer.text), value.get("threshold"))
+    judgement = judge.parse_judgement(answer.text)
+    passed, reason = judge.decide(judgement, value.get("threshold"))
+    # With a threshold the score is what passes: it is kept, and its drift watched.
+    return passed, reason, judgement.score if value.get("threshold") is not None else None
 
 
 # ------------------------------------------------------------------------ similar
@@ -171,7 +174,7 @@ def _similar_judge(value: Any) -> dict[str, Any]:
     calls=_similar_calls,
     judge=_similar_judge,
 )
-def similar(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str]:
+def similar(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str] | tuple[bool, str, float]:
     threshold = float(value["threshold"])
     if not output.strip():
         return False, "output is empty"
@@ -183,7 +186,8 @@ def similar(output: str, value: Any, ctx: CheckContext) -> tuple[bool, str]:
         ]
         score, how = cosine(*vectors), "cosine similarity"
     passed = score >= threshold
-    return passed, f"{how} {score:.3f} {'>=' if passed else '<'} {threshold:g} to {quote(value['to'], 40)}"
+    reason = f"{how} {score:.3f} {'>=' if passed else '<'} {threshold:g} to {quote(value['to'], 40)}"
+    return passed, reason, score
 
 
 def cosine(a: Sequence[float], b: Sequence[float]) -> float:

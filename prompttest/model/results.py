@@ -86,6 +86,10 @@ class CheckResult:
     stale: bool = False
     # `repeat: auto`: the samples that passed by each look taken (model.sequential).
     looks: tuple[int, ...] = ()
+    # A scored check (a judge with a threshold, `similar`): its score, with repeats the mean
+    # over the samples and their standard deviation.
+    score: float | None = None
+    score_sd: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -96,6 +100,10 @@ class CheckResult:
         }
         if self.error is not None:
             data["error"] = self.error
+        if self.score is not None:
+            data["score"] = round(self.score, 4)
+            if self.score_sd is not None:
+                data["score_sd"] = round(self.score_sd, 4)
         if self.judge is not None:
             data["judge"] = dict(self.judge)
             data["stale"] = self.stale
@@ -128,6 +136,8 @@ class CheckResult:
             judge=data.get("judge"),
             stale=bool(data.get("stale")),
             looks=tuple(int(k) for k in data.get("looks") or ()),
+            score=data.get("score"),
+            score_sd=data.get("score_sd"),
         )
 
 

@@ -15,7 +15,12 @@ from .results import VERDICT_ORDER, Result, Verdict
 
 FILTERS: dict[str, Callable[[Result], bool]] = {
     # All that can fail a run or that a reviewer must see: the rest are unchanged and pass.
-    "notable": lambda r: r.verdict is not Verdict.UNCHANGED or not r.checks_passed or r.error is not None,
+    "notable": lambda r: (
+        r.verdict is not Verdict.UNCHANGED
+        or not r.checks_passed
+        or r.error is not None
+        or "score dropped" in r.flags
+    ),
     "erred": lambda r: bool(r.error),
     "stale": lambda r: "stale" in r.flags,
     "sampled": lambda r: any(c.samples and c.before for c in r.checks),

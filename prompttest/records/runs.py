@@ -15,6 +15,7 @@ from ..errors import PromptTestError
 from ..io.atomic import atomic_write
 from ..io.jsontext import chunks_with_items, scan_object
 from ..model import Result, Verdict
+from ..verdicts.scores import ScoreDrop
 from ..verdicts.suites import SuiteVerdict
 
 RECORD_VERSION = 1
@@ -38,6 +39,8 @@ class RunRecord:
     options: dict[str, Any] = field(default_factory=dict)
     # Suites (on a target) whose repeated keys were pooled: their pass rate's verdict.
     suites: tuple[SuiteVerdict, ...] = ()
+    # Suites (on a target) whose scored checks' scores dropped over their keys.
+    score_drops: tuple[ScoreDrop, ...] = ()
 
     @property
     def regressed_suites(self) -> list[SuiteVerdict]:
@@ -115,6 +118,7 @@ class RunRecord:
             "options": self.options,
             "summary": self.summary(),
             "suites": [suite.to_dict() for suite in self.suites],
+            "score_drops": [drop.to_dict() for drop in self.score_drops],
         }
 
     def to_json(self, *, indent: int | None = None) -> str:
@@ -142,6 +146,7 @@ class RunRecord:
             interrupted=bool(data.get("interrupted")),
             options=dict(data.get("options") or {}),
             suites=tuple(SuiteVerdict.from_dict(item) for item in data.get("suites") or ()),
+            score_drops=tuple(ScoreDrop.from_dict(item) for item in data.get("score_drops") or ()),
         )
 
 

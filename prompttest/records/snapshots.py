@@ -15,6 +15,8 @@ from ..errors import SnapshotError
 from ..io.yamlsource import load_yaml, stream_yaml_file
 from ..model import Result, Said, ToolCall, tool_calls_from
 from ..model.outputs import answer_text, transcript_from, transcript_text
+from ..model.scoretests import ScoreSummary
+from ..verdicts.scores import score_summary
 from ..verdicts.table import MAX_DISTINCT_OUTPUTS, Baseline, output_distribution
 
 PASS, FAIL = "pass", "fail"
@@ -36,6 +38,8 @@ class Entry:
     distribution: tuple[tuple[str, int], ...] = ()
     counts: Mapping[str, tuple[int, int]] = field(default_factory=dict)
     passed_samples: int | None = None  # samples on which every check passed (its suite's pooled test)
+    # Scored checks (a judge with a threshold, `similar`): the score, or its mean and spread.
+    scores: Mapping[str, ScoreSummary] = field(default_factory=dict)
     # Judged checks: what graded each (model, params, rubric hash), by check label.
     judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # What the answer held besides its text (a sampled entry counts them in its outputs).
@@ -59,12 +63,15 @@ class Entry:
             known_failing=self.known_failing,
             counts=dict(self.counts),
             passed_samples=self.passed_samples,
+            scores=dict(self.scores),
             distribution=self.distribution,
             judges=dict(self.judges),
         )
 
     def to_yaml_data(self) -> dict[str, Any]:
         data = self._result_yaml()
+        if self.scores:
+            data["scores"] = {label: _score_yaml(score) for label, score in self.scores.items()}
         if self.judges:
             data["judges"] = {label: _sorted(judge) for label, judge in sorted(self.judges.items())}
         return data
@@ -97,6 +104,12 @@ class Entry:
         return data
 
 
+def _score_yaml(score: ScoreSummary) -> float | dict[str, float]:
+    if score.n == 1:
+        return round(score.mean, 4)
+    return {"mean": round(score.mean, 4), "sd": round(score.sd, 4)}
+
+
 def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
     """The snapshot entry that accepting `result` writes."""
     assert result.output is not None
@@ -112,6 +125,9 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         tool_calls=result.tool_calls,
         refusal=result.refusal,
         transcript=result.transcript,
+        scores={
+            check.label: summary for check in result.checks if (summary := score_summary(check)) is not None
+        },
     )
     if len(result.outputs) <= 1:
         return entry
@@ -255,6 +271,7 @@ def _entry(name: str, raw: Any, *, file: str, line: int | None, hint: str) -> En
         tool_calls=_tool_calls(raw, broken),
         refusal=_optional_text(raw, "refusal", broken),
         transcript=transcript,
+        scores=_scores(raw, 1, broken),
     )
 
 
@@ -336,7 +353,29 @@ def _sampled_entry(case: str, target: str, raw: dict[str, Any], broken: Any) -> 
         counts=counts,
         passed_samples=passed_samples,
         judges=_judges(raw, broken),
+        scores=_scores(raw, samples, broken),
     )
+
+
+def _scores(raw: dict[str, Any], samples: int, broken: Any) -> dict[str, ScoreSummary]:
+    """`scores: {label: 0.91}`, or with repeats `{label: {mean: 0.91, sd: 0.03}}`."""
+    value = raw.get("scores") or {}
+    hint = "`scores` must map each scored check to a number (with repeats: {mean, sd})"
+    if not isinstance(value, dict):
+        raise broken(hint)
+    scores = {}
+    for label, score in value.items():
+        if samples == 1 and _number(score):
+            scores[str(label)] = ScoreSummary(float(score), 0.0, 1)
+        elif samples > 1 and isinstance(score, dict) and all(_number(score.get(k)) for k in ("mean", "sd")):
+            scores[str(label)] = ScoreSummary(float(score["mean"]), float(score["sd"]), samples)
+        else:
+            raise broken(hint)
+    return scores
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _all_checks(raw: dict[str, Any], samples: int, broken: Any) -> int | None:

@@ -25,7 +25,7 @@ from typing import Any
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..model.selection import sorted_results
 from ..records.runs import RunRecord
-from .suitelines import headline, ordered, sentence
+from .suitelines import headline, ordered, score_sentence, sentence
 from .textdiff import flipped_checks, reason_lines, side_labels
 
 # Verdicts whose rows start open: everything a reviewer has to look at.
@@ -217,13 +217,17 @@ def _header(record: RunRecord) -> str:
 
 def _pooled_suites(record: RunRecord) -> str:
     """The pooled suites' verdicts, regressed first, above everything else (none: nothing)."""
-    if not record.suites:
+    if not record.suites and not record.score_drops:
         return ""
     items = "".join(
         f'<li class="{"warn" if suite.fails else "sub"}" data-suite-verdict="{_e(suite.verdict)}">'
         f"<b>{_e(headline(suite))}</b>: <code>{_e(suite.suite)}</code> on <code>{_e(suite.target)}</code>: "
         f"{_e(sentence(suite))}</li>"
         for suite in ordered(record.suites)
+    ) + "".join(
+        f'<li class="sub" data-suite-verdict="score dropped"><b>score dropped</b>: '
+        f"<code>{_e(drop.suite)}</code> on <code>{_e(drop.target)}</code>: {_e(score_sentence(drop))}</li>"
+        for drop in record.score_drops
     )
     return f'<h2>Suites</h2>\n<ul id="suites">{items}</ul>'
 

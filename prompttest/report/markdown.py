@@ -22,7 +22,8 @@ from dataclasses import dataclass
 from ..model import VERDICT_ORDER, Result, Verdict
 from ..model.selection import matching, sorted_results
 from ..records.runs import RunRecord
-from .suitelines import headline, ordered, sentence
+from ..verdicts.scores import SCORE_DROPPED
+from .suitelines import headline, ordered, score_sentence, sentence
 from .text import counted, rate_text
 from .textdiff import RUN_LABELS, explaining_checks, fails_run, output_diff, side_labels
 
@@ -132,11 +133,17 @@ def _title(record: RunRecord, *, failing: bool) -> str:
 
 def _suites(record: RunRecord) -> str:
     """The pooled suites' verdicts, regressed ones first: what the reader must see first."""
-    return "\n".join(
+    suites = [
         f"- **{headline(suite)}**: {code_span(suite.suite)} on {code_span(suite.target)}: "
         f"{escape(sentence(suite))}"
         for suite in ordered(record.suites)
-    )
+    ]
+    drops = [
+        f"- **{SCORE_DROPPED}**: {code_span(drop.suite)} on {code_span(drop.target)}: "
+        f"{escape(score_sentence(drop))}"
+        for drop in record.score_drops
+    ]
+    return "\n".join(suites + drops)
 
 
 def _counts_table(record: RunRecord) -> str:

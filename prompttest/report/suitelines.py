@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
+from ..verdicts.scores import SCORE_DROPPED, ScoreDrop
 from ..verdicts.suites import IMPROVED, NO_CHANGE, REGRESSED, SuiteVerdict
 
 _ORDER = {REGRESSED: 0, IMPROVED: 1, NO_CHANGE: 2}
@@ -57,10 +58,22 @@ def detectable(suite: SuiteVerdict) -> str:
     return f"it would have seen {' or '.join(shares)} (80% power)"
 
 
-def lines(suites: Iterable[SuiteVerdict]) -> Iterator[str]:
-    """`<headline>: <suite> on <target>: <sentence>`, one a suite, regressed ones first."""
+def lines(suites: Iterable[SuiteVerdict], drops: Iterable[ScoreDrop] = ()) -> Iterator[str]:
+    """`<headline>: <suite> on <target>: <sentence>`, one a suite, regressed ones first; then
+    the suites whose scores dropped."""
     for suite in ordered(suites):
         yield f"{headline(suite)}: {suite.suite} on {suite.target}: {sentence(suite)}"
+    for drop in drops:
+        yield f"{SCORE_DROPPED}: {drop.suite} on {drop.target}: {score_sentence(drop)}"
+
+
+def score_sentence(drop: ScoreDrop) -> str:
+    """A suite's scores of one kind of check, before and after, over its keys."""
+    return (
+        f"{drop.check} mean score {drop.mean_before:.3f} → {drop.mean_after:.3f} over {drop.keys} keys, "
+        f"p {drop.p_value:.2g} (paired t, adjusted); its checks still pass their thresholds"
+        " (fails the run only with --strict)"
+    )
 
 
 def _pct(rate: float | None) -> str:

@@ -24,7 +24,7 @@ def render_table(record: RunRecord, *, limit: int | None = TABLE_ROWS) -> str:
     rows: list[tuple[str, str, str]] = []
     hidden = 0
     for result in sorted_results(record.results, only="notable"):
-        if result.verdict is Verdict.UNCHANGED:
+        if result.verdict is Verdict.UNCHANGED and not result.flags:
             continue
         if limit is None or len(rows) < limit:
             rows.append((result.verdict.value, result.key, _detail(result, ci=record.ci)))
@@ -43,7 +43,7 @@ def render_table(record: RunRecord, *, limit: int | None = TABLE_ROWS) -> str:
 
 def render_suites(record: RunRecord) -> str:
     """Each pooled suite's verdict, regressed suites first: above the keys' table."""
-    return "\n".join(suite_lines(record.suites))
+    return "\n".join(suite_lines(record.suites, record.score_drops))
 
 
 def render_errors(record: RunRecord) -> str:

@@ -6,6 +6,7 @@ from ..errors import EXIT_FAILED, EXIT_OK, EXIT_PROVIDER
 from ..model import Result, Verdict
 from ..model.selection import matching
 from ..records.runs import RunRecord
+from ..verdicts.scores import SCORE_DROPPED
 from ..verdicts.table import is_failure
 
 
@@ -16,8 +17,8 @@ def exit_code(record: RunRecord, *, strict: bool | None = None) -> int:
     # An unchanged key that passes changes nothing: only the others are gone through.
     notable = matching(record.results, "notable")
     codes = {key_exit_code(r, ci=record.ci, update=record.update, strict=strict) for r in notable}
-    if record.regressed_suites and not record.update:  # --update accepted the suite's new rate
-        codes.add(EXIT_FAILED)
+    if not record.update and (record.regressed_suites or (strict and record.score_drops)):
+        codes.add(EXIT_FAILED)  # --update accepted the suites' new rates and scores
     return max(codes, default=EXIT_OK)  # EXIT_PROVIDER (3) > EXIT_FAILED (1) > EXIT_OK (0)
 
 
@@ -30,4 +31,6 @@ def key_exit_code(result: Result, *, ci: bool, update: bool = False, strict: boo
     # With --update every verdict was accepted into the snapshots.
     if not update and is_failure(result.verdict, ci=ci, strict=strict, known_failing=result.known_failing):
         return EXIT_FAILED
+    if not update and strict and SCORE_DROPPED in result.flags:
+        return EXIT_FAILED  # a score that slid but still passes its threshold
     return EXIT_OK

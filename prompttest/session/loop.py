@@ -95,6 +95,7 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
         cache_hits=tally.cache_hits,
         options=recorded_options(options),
         suites=keys.suites,
+        score_drops=keys.score_drops,
     )
     written: list[Path] = []
     if not options.ci:

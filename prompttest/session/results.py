@@ -31,6 +31,7 @@ from ..verdicts.sampling import (
     is_sampled,
     judge_sample,
 )
+from ..verdicts.scores import SCORE_DROPPED, ScoreDrop, ScoreTests
 from ..verdicts.suites import SuiteVerdict
 from ..verdicts.table import Baseline, Outcome, decide, flags
 from .conversation import Grading, LoadFn, Walk, completion, gradings, not_reached, walk
@@ -342,6 +343,8 @@ class KeyResults:
         # Sampled keys wait for the run's end (their tests are adjusted together), on disk too.
         self.sampled = ResultSpool()
         self.suites: tuple[SuiteVerdict, ...] = ()  # the pooled suites' verdicts, once finished
+        self.scores = ScoreTests()  # scored checks against their snapshots' scores
+        self.score_drops: tuple[ScoreDrop, ...] = ()  # suites whose scores dropped, once finished
 
     def first_calls(self, job: Job) -> list[Call]:
         """The calls a key starts with: `repeat: auto` draws its first look when it has a
@@ -388,6 +391,8 @@ class KeyResults:
             result = _result(job, taken, entry, context)
         result = replace(result, judge_cost_usd=_judging_cost(job, answers, self.python))
         baseline = entry.baseline() if entry else None
+        if baseline is not None and baseline.scores and result.error is None:
+            self.scores.add(position, job.suite, job.target, result.checks, baseline.scores)
         if is_sampled(job, baseline):
             self.sampled.add(position, result)
         else:
@@ -405,11 +410,14 @@ class KeyResults:
 
     def finish(self) -> ResultSpool:
         """The spool, with the sampled keys' verdicts and (for a complete plan) obsolete entries."""
+        dropped, self.score_drops = self.scores.decide(self.alpha)
         if self.sampled:
             tests = SampleTests(self._sampled(), alpha=self.alpha)
             self.suites = tests.suites
             for position, result, baseline in self._sampled():
                 judged = judge_sample(result, baseline, tests.of(position), alpha=self.alpha)
+                if position in dropped:  # only a key with repeats has scores enough for a test of its own
+                    judged = replace(judged, flags=(*judged.flags, SCORE_DROPPED))
                 self.keep(position, _describe_change(judged))
         if self.plan.complete:
             for suite in self.plan.suites:

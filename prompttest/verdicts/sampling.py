@@ -18,6 +18,7 @@ from dataclasses import replace
 from ..checks import run_check
 from ..model import CheckContext, CheckResult, Job, Output, Result
 from ..model.pooled import Stratum
+from ..model.scoretests import ScoreSummary
 from ..model.sequential import SequentialPlan, sequential_p
 from ..model.stats import RateChange
 from .suites import GroupCounts, SuiteVerdict, adjust_run
@@ -81,6 +82,8 @@ def _counted(job: Job, per_sample: Sequence[CheckResult]) -> CheckResult:
     failure = next((check for check in per_sample if not check.passed), None)
     if failure is not None:
         reason += f"; e.g. {failure.reason}"
+    scores = [check.score for check in per_sample]
+    summary = ScoreSummary.of(scores) if all(score is not None for score in scores) else None  # type: ignore[arg-type]
     return CheckResult(
         label=first.label,
         passed=job.pass_rule.passes(passed, len(per_sample)),
@@ -91,6 +94,8 @@ def _counted(job: Job, per_sample: Sequence[CheckResult]) -> CheckResult:
         # One sample the check could not decide makes the count meaningless: the key errs.
         error=next((check.error for check in per_sample if check.error), None),
         judge=per_sample[0].judge if per_sample else None,
+        score=None if summary is None else summary.mean,
+        score_sd=None if summary is None else summary.sd,
     )
 
 

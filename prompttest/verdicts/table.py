@@ -25,6 +25,8 @@ class Baseline:
     judges: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     # With repeats: the samples on which every check passed (None: the snapshot predates it).
     passed_samples: int | None = None
+    # Scored checks' scores (a ScoreSummary each: mean, spread, samples), by check label.
+    scores: Mapping[str, Any] = field(default_factory=dict)
 
     def all_passed(self) -> tuple[int, int] | None:
         """(samples on which every check passed, samples): the key's count in its suite's pooled
