@@ -353,6 +353,98 @@ def report(tally: Tally, *, keys: int, alpha: float) -> Iterator[str]:
            + ", ".join(f"n = {n}: {min_p_value(n, n):.2g}" for n in (3, 4, 5, 10)))
 
 
+# --------------------------------------------------------------------------- suites (issue 21)
+
+SUITE_KEYS = 30
+
+
+@dataclass(frozen=True)
+class SuiteRow:
+    """One row of the suite-level table: every key at p_after, or key k0 alone at p_key."""
+
+    name: str
+    p_after: float
+    design: str  # the CI run's `repeat:` (the snapshot always takes repeat: 20)
+    p_key: float | None = None
+
+
+SUITE_ROWS = (
+    SuiteRow("30 keys, 0.8 → 0.8 (nothing changed)", 0.8, "20"),
+    SuiteRow("30 keys, 0.8 → 0.8 (nothing changed)", 0.8, "auto\nmax_repeat: 40"),
+    SuiteRow("30 keys, 0.8 → 0.65 on every key", 0.65, "20"),
+    SuiteRow("30 keys, 0.8 → 0.5 on every key", 0.5, "20"),
+    SuiteRow("1 key 0.8 → 0.3 among 29 unchanged", 0.8, "20", p_key=0.3),
+    SuiteRow("1 key 0.8 → 0.3 among 29 unchanged", 0.8, "auto\nmax_repeat: 80", p_key=0.3),
+)
+
+
+class KeyNoise(Noise):
+    """Noise with one key (k0) at its own pass probability."""
+
+    def __init__(self, p: float, stream: str, p_key: float | None) -> None:
+        super().__init__(p, stream)
+        self.p_key = p_key
+
+    def __call__(self, request: dict[str, Any]) -> str:
+        prompt = str(request["messages"][-1]["content"])
+        if self.p_key is not None and prompt.endswith("key 0"):
+            rng = self.rngs.setdefault(prompt, random.Random(f"{self.stream}|{prompt}"))
+            return "PASS" if rng.random() < self.p_key else "FAIL"
+        return super().__call__(request)
+
+
+def _suite_trial(job: tuple[int, int, int, float]) -> tuple[int, bool, bool, bool, int]:
+    """One real trial of row `index`: the snapshot (repeat: 20, p 0.8), then the CI run.
+
+    Returns (row, exits 1, a suite regressed, k0 regressed, CI calls)."""
+    from prompttest.session import exit_code  # the gate's own exit code
+
+    assert _lab is not None
+    index, trial, seed, alpha = job
+    row = SUITE_ROWS[index]
+    lab = _lab
+    cases = "".join(f"  - id: k{i}\n    vars: {{key: {i}}}\n" for i in range(SUITE_KEYS))
+    path = lab.root / "suites" / f"{SUITE}.yaml"
+    path.write_text(SUITE_TEXT.format(suite=SUITE, url=lab.server.url, n=20, cases=cases))
+    shutil.rmtree(lab.root / "snapshots", ignore_errors=True)
+    stream = f"{seed}|suites|{index}|{trial}"
+    lab.server.reply = Noise(P_BEFORE, f"{stream}|before")
+    run(lab.project, RunOptions(update=True, use_cache=False, alpha=alpha))
+    path.write_text(SUITE_TEXT.format(suite=SUITE, url=lab.server.url, n=row.design, cases=cases))
+    lab.server.reply = KeyNoise(row.p_after, f"{stream}|after", row.p_key)
+    started = lab.server.count
+    record = run(lab.project, RunOptions(ci=True, use_cache=False, alpha=alpha)).record
+    verdicts = {result.case: result.verdict.value for result in record.results}
+    return (index, exit_code(record) == 1, bool(record.regressed_suites), verdicts.get("k0") == "regressed",
+            lab.server.count - started)
+
+
+def suite_report(trials: int, *, seed: int, alpha: float, jobs: int, quiet: bool) -> Iterator[str]:
+    """The suite-level rows, each over `trials` real runs."""
+    work = [(i, t, seed, alpha) for t in range(trials) for i in range(len(SUITE_ROWS))]
+    counts = [[0, 0, 0, 0, 0] for _ in SUITE_ROWS]  # runs, exit 1, suite regressed, k0, calls
+    with tempfile.TemporaryDirectory(prefix="bench-stats-") as root:
+        with ProcessPoolExecutor(
+            max_workers=jobs, mp_context=get_context("spawn"), initializer=_start_worker, initargs=(root,)
+        ) as pool:
+            for done, (index, exit1, suite, key, calls) in enumerate(pool.map(_suite_trial, work), start=1):
+                cell = counts[index]
+                for j, value in enumerate((1, exit1, suite, key, calls)):
+                    cell[j] += int(value)
+                if not quiet:
+                    print(f"\r{done}/{len(work)} runs", end="", file=sys.stderr, flush=True)
+    if not quiet:
+        print(file=sys.stderr)
+    yield "| scenario (30 keys, snapshot repeat: 20) | CI run | runs | exits 1 [95 % CI] " \
+          "| a suite regressed | k0 regressed | calls per run |"
+    yield "| --- | --- | ---: | --- | ---: | --- | ---: |"
+    for row, (runs, exit1, suite, key, calls) in zip(SUITE_ROWS, counts, strict=True):
+        design = "repeat: " + row.design.replace("\nmax_repeat: ", ", max_repeat: ")
+        key_cell = rate(key, runs) if row.p_key is not None else "–"
+        yield (f"| {row.name} | {design} | {runs} | {rate(exit1, runs)} | {pct(suite / runs)} "
+               f"| {key_cell} | {calls / runs:.0f} |")
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=250,
@@ -367,6 +459,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true",
                         help="smoke version: 20 single-key trials, 5 runs of 5 keys")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    parser.add_argument("--suites", type=int, default=0, metavar="RUNS",
+                        help="instead: issue 21's suite-level rows, RUNS real runs each")
     args = parser.parse_args(argv)
     if args.quick:
         args.trials, args.run_trials, args.keys = 20, 5, 5
@@ -376,6 +470,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     """Simulate, then print the tables, the trial counts and what it cost."""
     args = parse_args(argv)
+    if args.suites:
+        return main_suites(args, argv)
     blocks = plan_blocks(trials=args.trials, run_trials=args.run_trials, keys=args.keys,
                          seed=args.seed, alpha=args.alpha)
     started = time.perf_counter()
@@ -393,6 +489,25 @@ def main(argv: list[str] | None = None) -> int:
     print()
     print(f"{tally.calls} calls to the fake server in {wall:.0f} s on {args.jobs} processes "
           f"({1000 * tally.cpu_s / max(1, tally.calls):.1f} ms CPU per call, runs included)")
+    return 0
+
+
+def main_suites(args: argparse.Namespace, argv: list[str] | None) -> int:
+    started = time.perf_counter()
+    command = " ".join(["python benchmarks/bench_stats.py", *(argv if argv is not None else sys.argv[1:])])
+    lines = list(
+        suite_report(args.suites, seed=args.seed, alpha=args.alpha, jobs=args.jobs, quiet=args.quiet)
+    )
+    print(f"`{command}` — {date.today().isoformat()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}")
+    print()
+    print(f"Real runs of `prompttest run` against the test server: p_before = {P_BEFORE}, alpha = "
+          f"{args.alpha:g}, seed = {args.seed}. Each run: a snapshot run (repeat: 20), then a CI run.")
+    print()
+    for line in lines:
+        print(line)
+    print()
+    print(f"{time.perf_counter() - started:.0f} s on {args.jobs} processes.")
     return 0
 
 

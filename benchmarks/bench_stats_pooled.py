@@ -1,22 +1,19 @@
-"""Suite-level verdicts and `repeat: auto` under noise: issue 21's goals, at the function level.
+"""Suite-level verdicts and `repeat: auto` under noise: issue 21's goals, thousands of runs.
 
-No server, no runs: each simulated run draws every key's pass/fail samples as Bernoulli
-draws (baseline k_before ~ Bin(n_before, p_before), then the run's samples one by one at
-p_after) and hands the counts to the statistical core as a run will: `pooled.PooledChange`
-per suite, Fisher or `sequential.next_step` per key, `familywise.RunTests` over the run.
-A run "exits 1" when any suite or key of it is `regressed` at alpha. The real-run path
-(suites, the runner, the fake server) is what benchmarks/bench_stats.py measures; the
-integration of this core into runs is not done yet.
+No server: each simulated run draws every key's pass/fail samples as Bernoulli draws
+(baseline k_before ~ Bin(n_before, p_before), then the run's samples one by one at p_after)
+and hands the counts to the run's own code: `verdicts.sampling.SampleTests` (each suite's
+exact pooled test, each key's Fisher or sequential p-value, one closed procedure over the
+run), and for `repeat: auto` `sequential.next_step` at `session.results.stop_level`, the
+rule a run's keys draw their next look by. A run "exits 1" when a suite or a key of it is
+`regressed` at alpha. The same path through real runs of `prompttest run` against the test
+server is `python benchmarks/bench_stats.py --suites` (fewer runs: each is 1,200 HTTP calls).
 
-`repeat: auto` is simulated as the runner is meant to do it: every key takes the plan's
-first look, the pooled tests are computed on those first looks (a fixed-size sample, so the
-exact test stays exact), then in rounds each undecided key draws up to its next look,
-with `RunTests.levels` giving the level each key is sure to be tested at. The auto and fixed
-designs of one comparison share their random numbers: the same baseline and the same stream
-of samples per key, auto reading a prefix of it. That is what "the same decisions" is
-measured on.
+The designs of one comparison share their random numbers: the same baseline and the same
+stream of samples per key, `auto` reading a prefix of it. That is what "the same
+decisions" is measured on.
 
-    python benchmarks/bench_stats_pooled.py            # the tables in docs/statistics.md (~4 min, 1 core)
+    python benchmarks/bench_stats_pooled.py            # the tables in docs/statistics.md (~4 min, 2 cores)
     python benchmarks/bench_stats_pooled.py --quick    # smoke version (a few seconds)
 """
 
@@ -37,7 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from prompttest.model.familywise import RunTests, SuiteTests, initial_key_level  # noqa: E402
+from prompttest.model import CheckResult, Result, Verdict  # noqa: E402
+from prompttest.model.familywise import initial_key_level  # noqa: E402
 from prompttest.model.pooled import (  # noqa: E402
     PooledChange,
     Stratum,
@@ -46,8 +44,11 @@ from prompttest.model.pooled import (  # noqa: E402
     drop_power,
     drop_threshold,
 )
-from prompttest.model.sequential import SequentialPlan, next_step, sequential_p  # noqa: E402
+from prompttest.model.sequential import SequentialPlan, next_step  # noqa: E402
 from prompttest.model.stats import fisher_one_sided, holm, wilson_interval  # noqa: E402
+from prompttest.session.results import stop_level  # noqa: E402
+from prompttest.verdicts.sampling import SampleTests  # noqa: E402
+from prompttest.verdicts.table import Baseline  # noqa: E402
 
 P_BEFORE = 0.8
 N_BEFORE = 20
@@ -89,15 +90,6 @@ def draw_run(keys: Sequence[Key], rng: random.Random, longest: int) -> tuple[lis
     return before, paths
 
 
-def _pooled(
-    keys: Sequence[Key], before: list[int], counts: list[int], n: list[int]
-) -> dict[str, PooledChange]:
-    by_suite: dict[str, list[Stratum]] = {}
-    for key, kb, ka, na in zip(keys, before, counts, n, strict=True):
-        by_suite.setdefault(key.suite, []).append(Stratum(kb, N_BEFORE, ka, na))
-    return {suite: PooledChange.compare(strata) for suite, strata in by_suite.items()}
-
-
 def _coverage(keys: Sequence[Key], changes: dict[str, PooledChange]) -> bool | None:
     if len(changes) != 1:
         return None
@@ -106,60 +98,64 @@ def _coverage(keys: Sequence[Key], changes: dict[str, PooledChange]) -> bool | N
     return interval is not None and interval[0] <= truth <= interval[1]
 
 
-def _decide(keys: Sequence[Key], changes: dict[str, PooledChange], p_keys: dict[str, float],
-            alpha: float, share: float) -> tuple[bool, bool, frozenset[str]]:
-    suites = {
-        suite: SuiteTests(change.p_drop, {k.name: p_keys[k.name] for k in keys if k.suite == suite})
-        for suite, change in changes.items()
-    }
-    tests = RunTests.adjust(suites, pooled_share=share)
-    flagged = frozenset(name for name, p in tests.keys.items() if p < alpha)
-    pooled = any(p < alpha for p in tests.pooled.values())
-    return pooled or bool(flagged), pooled, flagged
+def _judge(keys: Sequence[Key], before: list[int], after: list[tuple[int, int, tuple[int, ...], int]],
+           max_repeat: int | None, alpha: float) -> tuple[bool, bool, frozenset[str]]:
+    """What a run decides, through the run's own code (`SampleTests`): each key one check, its
+    (passes, samples, passes at each look, passes in the first look), against a snapshot of
+    N_BEFORE samples. Returns (exits 1, a suite regressed, the keys regressed)."""
+    keyed = []
+    for i, (key, k_before, counts) in enumerate(zip(keys, before, after, strict=True)):
+        k_after, n_after, looks, first = counts
+        check = CheckResult(
+            "c", True, "", name="contains", passed_count=k_after, samples=n_after, looks=looks
+        )
+        result = Result(
+            suite=key.suite, case=key.name, target="t", model="m", verdict=Verdict.NEW, output="x",
+            checks=(check,), outputs=("x",) * n_after, all_passed=k_after, max_repeat=max_repeat,
+            first_look_passed=first if max_repeat else None,
+        )
+        baseline = Baseline("x", {"c": k_before == N_BEFORE}, counts={"c": (k_before, N_BEFORE)})
+        keyed.append((i, result, baseline))
+    tests = SampleTests(iter(keyed), alpha=alpha)
+    flagged = frozenset(keys[i].name for i in range(len(keys)) if tests.of(i)[0].p_drop < alpha)
+    suites = any(suite.fails for suite in tests.suites)
+    return suites or bool(flagged), suites, flagged
+
+
+def _coverage_of(keys: Sequence[Key], before: list[int], counts: list[int], n: list[int]) -> bool | None:
+    """Does the one suite's pooled difference's 95 % interval hold the true difference?"""
+    if len({k.suite for k in keys}) != 1:
+        return None
+    strata = [Stratum(kb, N_BEFORE, ka, na) for kb, ka, na in zip(before, counts, n, strict=True)]
+    return _coverage(keys, {keys[0].suite: PooledChange.compare(strata)})
 
 
 def fixed_run(keys: Sequence[Key], before: list[int], paths: list[list[int]], n: int, *,
               alpha: float, share: float) -> Outcome:
-    """`repeat: n`: every key n samples, Fisher per key, pooled per suite, one procedure."""
+    """`repeat: n`: every key n samples, judged as a run judges them."""
     counts = [path[n] for path in paths]
-    changes = _pooled(keys, before, counts, [n] * len(keys))
-    p_keys = {k.name: fisher_one_sided(kb, N_BEFORE, ka, n, alternative="less")
-              for k, kb, ka in zip(keys, before, counts, strict=True)}
-    exit1, pooled, flagged = _decide(keys, changes, p_keys, alpha, share)
-    holm_exit1 = min(holm(list(p_keys.values()))) < alpha
-    return Outcome(exit1, pooled, flagged, n * len(keys), holm_exit1, _coverage(keys, changes))
+    exit1, suites, flagged = _judge(keys, before, [(k, n, (), k) for k in counts], None, alpha)
+    p_keys = [fisher_one_sided(kb, N_BEFORE, ka, n, alternative="less")
+              for kb, ka in zip(before, counts, strict=True)]
+    holm_exit1 = min(holm(p_keys)) < alpha
+    covered = _coverage_of(keys, before, counts, [n] * len(keys))
+    return Outcome(exit1, suites, flagged, n * len(keys), holm_exit1, covered)
 
 
 def auto_run(keys: Sequence[Key], before: list[int], paths: list[list[int]], plan: SequentialPlan, *,
              alpha: float, share: float) -> Outcome:
-    """`repeat: auto`: first looks, pooled tests on them, then rounds of looks for undecided keys."""
-    first = plan.looks[0]
-    changes = _pooled(keys, before, [path[first] for path in paths], [first] * len(keys))
-    seen: dict[str, list[int]] = {k.name: [path[first]] for k, path in zip(keys, paths, strict=True)}
-    open_keys = {k.name for k in keys}
-    index = {k.name: i for i, k in enumerate(keys)}
-    while open_keys:
-        p_keys = {k.name: sequential_p(before[index[k.name]], N_BEFORE, seen[k.name], plan) for k in keys}
-        suites = {
-            suite: SuiteTests(change.p_drop, {k.name: p_keys[k.name] for k in keys if k.suite == suite})
-            for suite, change in changes.items()
-        }
-        levels = RunTests.adjust(suites, pooled_share=share).levels(alpha)
-        for name in sorted(open_keys):
-            i = index[name]
-            level = levels.get(name)
-            if level is None:  # already rejected at alpha: decided
-                open_keys.discard(name)
-                continue
-            step = next_step(before[i], N_BEFORE, seen[name], plan, level=level)
-            if step.decision == "continue":
-                seen[name].append(paths[i][plan.looks[len(seen[name])]])
-            else:
-                open_keys.discard(name)
-    p_keys = {k.name: sequential_p(before[index[k.name]], N_BEFORE, seen[k.name], plan) for k in keys}
-    exit1, pooled, flagged = _decide(keys, changes, p_keys, alpha, share)
-    calls = sum(plan.looks[len(looks) - 1] for looks in seen.values())
-    return Outcome(exit1, pooled, flagged, calls, False, None)
+    """`repeat: auto`: each key's first look, then more while `next_step` says so, at the level a
+    run's keys stop at (`stop_level`), then judged as a run judges them."""
+    level = stop_level(alpha, len(keys))
+    after = []
+    for k_before, path in zip(before, paths, strict=True):
+        seen = [path[plan.looks[0]]]
+        while next_step(k_before, N_BEFORE, seen, plan, level=level).decision == "continue":
+            seen.append(path[plan.looks[len(seen)]])
+        n_after = plan.looks[len(seen) - 1]
+        after.append((seen[-1], n_after, tuple(seen), path[plan.looks[0]]))
+    exit1, suites, flagged = _judge(keys, before, after, plan.worst_case, alpha)
+    return Outcome(exit1, suites, flagged, sum(n for _, n, _, _ in after), False, None)
 
 
 # --------------------------------------------------------------------------- scenarios
@@ -427,7 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"`{command}` — {date.today().isoformat()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}")
     print()
-    print(f"Function-level simulation (Bernoulli draws, no server). p_before = {P_BEFORE}, snapshot n = "
+    print("Simulated runs through the run's verdict code (Bernoulli draws, no server). "
+          f"p_before = {P_BEFORE}, snapshot n = "
           f"{N_BEFORE} per key, alpha = {args.alpha:g}, pooled share = {args.share:g}, seed = {args.seed}, "
           f"{args.runs} runs per scenario.")
     print()

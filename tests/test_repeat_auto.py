@@ -110,3 +110,24 @@ def test_a_bad_repeat_names_its_line(project: Project, capsys: pytest.CaptureFix
     result = project.run("validate", capsys=capsys)
     assert result.code == 2
     assert "bad.yaml:3" in result.err and "repeat" in result.err
+
+
+def test_progress_ends_at_the_calls_made(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    """The progress counts each key's first look and then the looks it draws, not the cap."""
+    from prompttest.config import load_project
+    from prompttest.session import RunOptions, run
+
+    auto_suite(project, keys=6)
+    project.server.reply = Noise(0.8, "before")
+    project.run("run", "-j", "8", capsys=capsys)
+    project.server.reply = Noise(0.8, "after", keys={"Answer 1": 0.0})
+    seen: list[tuple[int, int]] = []
+    before = project.server.count
+    run(
+        load_project(project.root, environ={}),
+        RunOptions(ci=True, use_cache=False),
+        on_progress=lambda done, total: seen.append((done, total)),
+    )
+    made = project.server.count - before
+    assert seen[0] == (0, 6 * 10)  # every key starts with its first look
+    assert seen[-1] == (made, made) and made < 6 * CAP

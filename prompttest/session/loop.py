@@ -24,7 +24,7 @@ from ..records.snapshots import snapshot_path
 from ..records.spool import EntrySpool
 from .exits import key_exit_code
 from .options import RunOptions, recorded_options
-from .plan import plan
+from .plan import Plan, plan
 from .results import KeyResults
 from .snapshot_updates import write_snapshots
 
@@ -76,7 +76,7 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
             # judged checks (judges, embeddings): the same cache, retries and budget.
             follow_up=keys.follow_up,
             done=keys.decide,
-            total=the_plan.calls,
+            total=_first_calls(the_plan, keys),
             cache=cache,
             options=call_options,
             on_progress=on_progress,
@@ -117,6 +117,15 @@ def run(project: Project, options: RunOptions, *, on_progress: ProgressFn | None
     if options.shard is None:
         notes += _history_notes(project, record)
     return RunOutcome(record=record, record_path=record_path, snapshots_written=written, notes=notes)
+
+
+def _first_calls(the_plan: Plan, keys: KeyResults) -> int:
+    """The calls the keys start with: the progress's total, which follow-ups raise as they come.
+    `repeat: auto` keys with a snapshot start with their first look (their jobs are gone
+    through once more to know which: only when the plan has some)."""
+    if not the_plan.adaptive:
+        return the_plan.calls
+    return sum(len(keys.first_calls(job)) for job in the_plan.iter_jobs())
 
 
 def _history_notes(project: Project, record: RunRecord) -> list[str]:

@@ -16,7 +16,7 @@ from ..checks import Defaults, needs_resolving, resolve_check
 from ..config import Project, read_pyproject
 from ..errors import SuiteError
 from ..model import Job, Suite, Target, key_matches
-from ..suites.jobs import iter_jobs, iter_keys, targets_of
+from ..suites.jobs import is_adaptive, iter_jobs, iter_keys, targets_of
 from ..suites.loading import load_suites
 from ..suites.safety import (
     Refusal,
@@ -43,6 +43,7 @@ class Plan:
     make_jobs: Callable[[], Iterator[Job]] = field(repr=False, compare=False)
     calls: int = 0  # the calls its jobs make (samples included, `repeat: auto` at its most)
     keys: int = 0
+    adaptive: int = 0  # keys with `repeat: auto` (their calls are counted at their most)
     # With -m, the targets run instead of the suites' (None: the suites' own targets).
     only_targets: frozenset[str] | None = None
 
@@ -97,7 +98,7 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
                 if key_matches(job.key, options.filters) and _selected(job.key, options):
                     yield _resolve_checks(job, defaults) if defaults else job
 
-    calls, count, resolving = 0, 0, False
+    calls, count, adaptive, resolving = 0, 0, 0, False
     for suite in suites:
         resolving = resolving or any(needs_resolving(spec.name) for spec in suite.expect)
         keys = iter_keys(suite, targets_override=override, default_target=default, repeat=options.repeat)
@@ -105,6 +106,7 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
             if key_matches(key, options.filters) and _selected(key, options):
                 calls += samples
                 count += 1
+                adaptive += is_adaptive(suite, case, options.repeat)
                 resolving = resolving or any(needs_resolving(spec.name) for spec in case.expect)
     if resolve and resolving:
         # Resolving every judged or custom check now is what stops a broken one before any call.
@@ -119,6 +121,7 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
         make_jobs=make_jobs,
         calls=calls,
         keys=count,
+        adaptive=adaptive,
         only_targets=only,
     )
 

@@ -212,6 +212,14 @@ def _conversation_checks(job: Job, walked: Walk, context: ContextFn) -> list[Che
     return checks
 
 
+def stop_level(alpha: float, keys: int) -> float:
+    """The level a `repeat: auto` key's looks are judged at while the run goes on: a key's
+    first share of alpha when suites are pooled (familywise), the least it will be tested at.
+    Below it a key may stop: it will be `regressed` whatever the others do. (Any stopping rule
+    keeps the sequential p-values valid; this one only decides how many samples are spent.)"""
+    return initial_key_level(alpha, suites=1, keys=max(keys, 1))
+
+
 def _taken(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
     """The sample calls answered: all of them, or with `repeat: auto` the looks drawn so far."""
     calls = job.calls()
@@ -373,9 +381,7 @@ class KeyResults:
         return job.calls()[len(taken) : len(taken) + draw]
 
     def _stop_level(self) -> float:
-        """The level a key is sure to be tested at (its first share of alpha, see familywise):
-        below it a key may stop, it will be `regressed` whatever the others do."""
-        return initial_key_level(self.alpha, suites=1, keys=max(self.plan.keys, 1))
+        return stop_level(self.alpha, self.plan.keys)
 
     def decide(self, item: tuple[int, Job], answers: Mapping[str, Answer]) -> None:
         position, job = item

@@ -82,7 +82,7 @@ def iter_jobs(
                 case_file=case.file,
                 case_line=case.line,
                 samples=_samples(suite, case, repeat),
-                adaptive=_adaptive(suite, case, repeat) and not turns and tool_results is None,
+                adaptive=is_adaptive(suite, case, repeat) and not turns and tool_results is None,
                 pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
                 turns=turns,
                 tool_results=tool_results,
@@ -131,7 +131,7 @@ def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
     return int(samples)
 
 
-def _adaptive(suite: Suite, case: Case, repeat: int | None) -> bool:
+def is_adaptive(suite: Suite, case: Case, repeat: int | None) -> bool:
     """`repeat: auto` (--repeat N fixes the samples; a conversation takes them all)."""
     return not repeat and (case.repeat or suite.repeat) == "auto"
 
