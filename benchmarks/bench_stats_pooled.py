@@ -309,7 +309,7 @@ def short(hits: int, trials: int) -> str:
 def report(results: list[tuple[Scenario, list[Tally]]], *, alpha: float, share: float) -> Iterator[str]:
     yield "**Runs: the share that exits 1 (any suite or key regressed), and what found it**"
     yield ""
-    yield ("| scenario | design | runs | exits 1 [95 % CI] | pooled test rejects "
+    yield ("| scenario | design | runs | exits 1 [95 % CI] | a suite regressed "
            "| the dropped key flagged | an unchanged key flagged | calls per run "
            "| exits 1 today (Holm over keys) | 95 % interval covers |")
     yield "| --- | --- | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |"
