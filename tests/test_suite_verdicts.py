@@ -83,6 +83,7 @@ def test_a_small_drop_on_every_key_fails_the_run_as_a_suite(
     # The suite leads the terminal output and the Markdown, and is a failing JUnit case.
     assert out.startswith("suite regressed: noisy on fake: pass rate")
     markdown = (project.root / "r.md").read_text()
+    assert markdown.startswith("**prompttest: 1 suite(s) regressed, ")
     assert markdown.splitlines()[2].startswith("- **suite regressed**: `noisy` on `fake`")
     case = ET.parse(project.root / "r.xml").getroot().find("testsuite/testcase")
     assert case is not None and case.get("name") == "pass rate@fake"

@@ -125,6 +125,8 @@ def _title(record: RunRecord, *, failing: bool) -> str:
     parts = [f"{counts[v.value]} {v.value}" for v in shown]
     if not parts:
         parts = [f"{counts['unchanged']} unchanged" if counts["unchanged"] else "nothing to run"]
+    if record.regressed_suites:  # what failed the run, when no key did on its own
+        parts.insert(0, f"{len(record.regressed_suites)} suite(s) regressed")
     status = "failing" if failing else "passing"
     if record.interrupted:
         status += " (interrupted)"
