@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import random
+import re
+import shlex
 import sqlite3
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,6 +21,7 @@ import pytest
 from conftest import Project
 from fake_server import Hang
 
+from prompttest.cli.main import cli
 from prompttest.records import history as store
 from prompttest.records.history import SCHEMA_VERSION, open_history
 from prompttest.records.ranks import (
@@ -26,6 +32,7 @@ from prompttest.records.ranks import (
     signed_rank_greater,
 )
 
+ROOT = Path(__file__).resolve().parent.parent
 WORDS = [f"w{i}" for i in range(10)]
 CASES = "".join(f"      - id: {w}\n        vars: {{n: {w}}}\n" for w in WORDS)
 # Prices per token, by model: litellm remembers a model's price process-wide, so a new price
@@ -287,6 +294,66 @@ def test_a_version_1_history_is_migrated_to_the_request_column(tmp_path: Path) -
     assert migrated.execute("SELECT key, request FROM keys").fetchall() == [("s/c@t", None)]
     assert migrated.execute("SELECT count(*) FROM sqlite_master WHERE name = 'keys_trend'").fetchone() == (1,)
     migrated.close()
+
+
+def test_check_never_imports_litellm(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    from test_cli_commands import PROBE
+
+    runs(project, capsys, 2, random.Random(11))
+    out = project.root / "probe.json"
+    env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PROBE_OUT": str(out)}
+    for args in (["history", "--check"], ["history", "--check", "--format", "json"]):
+        done = subprocess.run(
+            [sys.executable, "-c", PROBE, *args], cwd=project.root, env=env, capture_output=True, text=True
+        )
+        assert done.returncode in (0, 1), done.stderr
+        assert json.loads(out.read_text()) == {"litellm": False}
+
+
+# --------------------------------------------------------------------------- the nightly recipe
+
+NIGHTLY = ROOT / "docs" / "examples" / "github-actions-nightly.yml"
+
+
+def test_the_nightly_recipe_in_docs_ci_is_the_example_file() -> None:
+    doc = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    section = doc[doc.index("## Nightly drift check") :]
+    # Four backticks: the workflow's own ``` (a code block in the issue it writes) stays inside.
+    [shown] = re.findall(r"````yaml\n(.*?)````", section.split("\n## ")[0], flags=re.S)
+    workflow = NIGHTLY.read_text(encoding="utf-8")
+    assert workflow.endswith(shown) and shown.startswith("name: prompttest nightly")
+
+
+def prompttest_commands(text: str) -> list[list[str]]:
+    """Each `prompttest ...` command of a shell script, up to a redirection or `||`."""
+    commands = []
+    for line in text.splitlines():
+        found = re.match(r"\s*(?:- )?(?:run: )?prompttest ([^#>|]*)", line)
+        if found and not line.lstrip().startswith("#"):
+            commands.append(shlex.split(found.group(1)))
+    return commands
+
+
+def test_every_flag_of_the_nightly_recipe_exists() -> None:
+    commands = prompttest_commands(NIGHTLY.read_text(encoding="utf-8"))
+    assert [args[0] for args in commands] == ["run", "history"]
+    assert "--no-cache" in commands[0] and "--check" in commands[1]
+    for name, *args in commands:
+        command = cli.commands[name]  # type: ignore[attr-defined]
+        command.make_context(name, list(args), resilient_parsing=False)  # an unknown flag raises
+
+
+def test_the_nightly_recipe_keeps_the_history_and_acts_on_a_drift() -> None:
+    workflow = NIGHTLY.read_text(encoding="utf-8")
+    assert "cron:" in workflow and "issues: write" in workflow
+    assert "uses: actions/cache/restore@v4" in workflow and "uses: actions/cache/save@v4" in workflow
+    assert "restore-keys: prompttest-history-" in workflow
+    assert re.search(
+        r"key: prompttest-history-\$\{\{ github.run_id \}\}-\$\{\{ github.run_attempt \}\}", workflow
+    )
+    assert workflow.count("path: .prompttest/history.sqlite") == 2
+    assert "gh issue comment" in workflow and "gh issue create" in workflow
+    assert "steps.check.outputs.code == '1'" in workflow and "run: exit 1" in workflow
 
 
 # --------------------------------------------------------------------------- the rank test

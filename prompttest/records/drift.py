@@ -1,5 +1,5 @@
-"""Drift: did the latest run move away from the runs before it, with nothing in the repository
-to explain it? What `prompttest history --check` answers, from the history store.
+"""Drift: did the latest run move away from the runs before it, though the model's name and the
+prompts stayed? What `prompttest history --check` answers, from the history store.
 
 Per suite and target, the latest run is compared with the previous K runs that ran it:
 - pass rate: the pooled pass counts, with the one-sided Fisher exact test the gate uses;
