@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import os
 import random
 import re
@@ -22,8 +23,10 @@ from conftest import Project
 from fake_server import Hang
 
 from prompttest.cli.main import cli
+from prompttest.model import CheckResult, Result, Verdict
 from prompttest.records import history as store
-from prompttest.records.history import SCHEMA_VERSION, open_history
+from prompttest.records.drift import check_drift
+from prompttest.records.history import SCHEMA_VERSION, append_run, open_history
 from prompttest.records.ranks import (
     _doubled_midranks,
     _exact_upper,
@@ -31,6 +34,7 @@ from prompttest.records.ranks import (
     nearest_rank,
     signed_rank_greater,
 )
+from prompttest.records.runs import RunRecord
 
 ROOT = Path(__file__).resolve().parent.parent
 WORDS = [f"w{i}" for i in range(10)]
@@ -134,6 +138,57 @@ def test_ten_runs_of_noise_stay_quiet(project: Project, capsys: pytest.CaptureFi
     assert report["tests"] == 3 and report["correction"] == "bonferroni"  # the cost is a threshold
     text = project.run("history", "--check", capsys=capsys)
     assert text.code == 0 and "nothing moved" in text.out and "DRIFT" not in text.out
+
+
+def noisy_night(night: int, rng: random.Random) -> RunRecord:
+    """30 keys: a check that passes 4 times in 5, 5 keys that answer as they like, and
+    latencies with a long tail (log-normal); nothing about the provider changes."""
+    results = tuple(
+        Result(
+            suite="s",
+            case=f"c{k}",
+            target="t",
+            model="m",
+            verdict=Verdict.UNCHANGED,
+            output=rng.choice("abc") if k < 5 else f"answer {k}",
+            checks=(CheckResult(label="contains", passed=rng.random() < 0.8, reason=""),),
+            request=f"{k:012x}",
+            latency_ms=rng.lognormvariate(math.log(300), 0.5),
+            prompt_tokens=10,
+            completion_tokens=5,
+            cost_usd=15e-6,
+        )
+        for k in range(30)
+    )
+    return RunRecord(
+        id=f"night-{night:02d}",
+        started_at=f"2026-01-{night + 1:02d}T03:00:00+00:00",
+        wall_s=1.0,
+        results=results,
+    )
+
+
+def test_ten_nights_of_noise_rarely_alarm(tmp_path: Path) -> None:
+    """The default alpha, corrected over the tests, against 100 histories of ten noisy nights,
+    checked every night: a false alarm on fewer than 1 % of the nights, and 95 of the 100
+    histories never alarm."""
+    nights = alarms = loud = 0
+    for seed in range(100):
+        rng = random.Random(seed)
+        conn = open_history(tmp_path / f"{seed}.sqlite")
+        assert conn is not None
+        alarmed = False
+        for night in range(10):
+            append_run(conn, noisy_night(night, rng))
+            if night:
+                report = check_drift(conn)
+                assert report.tests == (3 if night > 1 else 2)  # the swap needs two nights before
+                nights += 1
+                alarms += report.drifted
+                alarmed |= report.drifted
+        loud += alarmed
+        conn.close()
+    assert nights == 900 and alarms < 9 and loud <= 5
 
 
 def test_a_latency_jump_is_caught(project: Project, capsys: pytest.CaptureFixture[str]) -> None:

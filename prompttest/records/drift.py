@@ -23,10 +23,12 @@ from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import HistoryError
-from ..model.stats import DEFAULT_ALPHA  # re-exported for the CLI
 from .drift_measures import Finding, Group, Row, RunRef, Skipped, cost, latency, pass_rate, swap
 
 DEFAULT_WINDOW = 7
+# Stricter than a gate's 0.05: a nightly check looks every night, and ten nights of noise
+# should pass without a false alarm (at 0.01, 19 in 20 of them do: tests/test_history_check.py).
+DEFAULT_ALPHA = 0.01
 DEFAULT_LATENCY_TOLERANCE = 0.20  # p95 up by more than this share
 DEFAULT_COST_TOLERANCE = 0.10  # cost per token moved by more than this share, either way
 
@@ -179,7 +181,9 @@ def _load_groups(
     extra, args = where.sql()
     ids = json.dumps([run.id for run in [latest, *baseline]])
     query = (
-        "SELECT suite, target, run_id, key, model, request, passed, latency_ms, "
+        # A key passes when its checks do: `passed` also holds the run's mode (a `new` key fails
+        # a CI run, a `changed` one a strict run), which may differ from one run to the next.
+        "SELECT suite, target, run_id, key, model, request, checks_passed = checks_total, latency_ms, "
         "coalesce(prompt_tokens, 0) + coalesce(completion_tokens, 0), cost_usd, cached, error IS NOT NULL, "
         f"output_hash FROM keys WHERE run_id IN (SELECT value FROM json_each(?)){extra}"
     )

@@ -28,7 +28,7 @@ class Row:
     key: str
     model: str | None
     request: str | None
-    passed: bool
+    passed: bool  # every check passed
     latency_ms: float | None
     tokens: int
     cost_usd: float | None
@@ -109,7 +109,7 @@ def pass_rate(group: Group) -> Finding | Skipped:
         group,
         "pass_rate",
         what=f"pass rate {rate_before:.0%} -> {rate_after:.0%} "
-        f"({k_before}/{n_before} -> {k_after}/{n_after} keys passed)",
+        f"({k_before}/{n_before} -> {k_after}/{n_after} keys passed their checks)",
         before=round(rate_before, 4),
         after=round(rate_after, 4),
         keys=n_after,
