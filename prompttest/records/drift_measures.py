@@ -61,6 +61,7 @@ class Finding:
     suite: str
     target: str
     what: str  # what moved and by how much, in words
+    # The pass rate, the p95 latency in ms, the cost per key in USD, the share of outputs changed
     before: float
     after: float
     keys: int  # how many keys (or answers) the test compared
