@@ -359,7 +359,12 @@ def test_check_never_imports_litellm(project: Project, capsys: pytest.CaptureFix
     env = {k: v for k, v in os.environ.items() if k != "CI"} | {"PROBE_OUT": str(out)}
     for args in (["history", "--check"], ["history", "--check", "--format", "json"]):
         done = subprocess.run(
-            [sys.executable, "-c", PROBE, *args], cwd=project.root, env=env, capture_output=True, text=True
+            [sys.executable, "-c", PROBE, *args],
+            cwd=project.root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
         )
         assert done.returncode in (0, 1), done.stderr
         assert json.loads(out.read_text()) == {"litellm": False}
