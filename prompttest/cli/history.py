@@ -12,7 +12,8 @@ from typing import Any
 
 import click
 
-from ..errors import EXIT_OK
+from ..errors import EXIT_FAILED, EXIT_OK, HistoryError
+from ..records.drift import DEFAULT_ALPHA, DEFAULT_COST_TOLERANCE, DEFAULT_LATENCY_TOLERANCE, DEFAULT_WINDOW
 from .options import current_project
 from .output import ProgressBar
 
@@ -39,6 +40,43 @@ from .output import ProgressBar
     metavar="PATH",
     help="Also write a self-contained page with trend charts (and with --key, the keys' outputs).",
 )
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Compare the latest run with the runs before it; exit 1 when something drifted.",
+)
+@click.option(
+    "--window",
+    type=click.IntRange(min=1),
+    default=DEFAULT_WINDOW,
+    show_default=True,
+    metavar="K",
+    help="--check: how many earlier runs of the same suites and targets the latest is compared with.",
+)
+@click.option(
+    "--latency-tolerance",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_LATENCY_TOLERANCE,
+    show_default=True,
+    metavar="SHARE",
+    help="--check: latency drifts when its p95 rises more than this (0.2: 20%) and the rank test agrees.",
+)
+@click.option(
+    "--cost-tolerance",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_COST_TOLERANCE,
+    show_default=True,
+    metavar="SHARE",
+    help="--check: cost drifts when the cost per token moves more than this (0.1: 10%).",
+)
+@click.option(
+    "--alpha",
+    type=click.FloatRange(min=0, max=1, min_open=True, max_open=True),
+    default=DEFAULT_ALPHA,
+    show_default=True,
+    metavar="P",
+    help="--check: significance level, Bonferroni-corrected over the tests made.",
+)
 @click.pass_context
 def history(
     ctx: click.Context,
@@ -48,6 +86,11 @@ def history(
     target: str | None,
     pattern: str | None,
     fmt: str,
+    check: bool,
+    window: int,
+    latency_tolerance: float,
+    cost_tolerance: float,
+    alpha: float,
     html_path: str | None = None,
 ) -> int:
     """Pass rate, verdicts, latency, tokens and cost per suite and target over past runs.
@@ -59,10 +102,19 @@ def history(
     prompttest history --since DATE      every run since that day
     prompttest history --key PATTERN     those keys run by run, `*` where the output changed
     prompttest history --html PATH       also a page with trend charts
+    prompttest history --check           did the latest run drift from the 7 before it?
     prompttest history import RUN...     add run records (e.g. from CI artifacts)
     """
     if ctx.invoked_subcommand is not None:
         return EXIT_OK
+    if check:
+        if last or since or pattern or html_path:
+            raise click.UsageError(
+                "--check compares the latest run with --window runs before it; "
+                "--last, --since, --key and --html do not apply"
+            )
+        limits = {"latency_tolerance": latency_tolerance, "cost_tolerance": cost_tolerance, "alpha": alpha}
+        return _check(window=window, suite=suite, target=target, fmt=fmt, **limits)
     from ..records.history import history_path, open_history
     from ..records.history_query import key_history, page_data, select_runs, trends
 
@@ -124,6 +176,26 @@ def import_runs(runs: tuple[str, ...]) -> int:
     finally:
         conn.close()
     return EXIT_OK
+
+
+def _check(*, window: int, suite: str | None, target: str | None, fmt: str, **limits: float) -> int:
+    """`history --check`: exit 1 when the latest run drifted, 0 when nothing moved."""
+    from ..records.drift import check_drift
+    from ..records.history import history_path, open_history
+    from ..report.drift import render_drift
+
+    path = history_path(current_project().state_dir)
+    conn = open_history(path, create=False)
+    if conn is None:
+        raise HistoryError(
+            "no history yet: nothing to check", file=str(path), hint="every `prompttest run` adds its run"
+        )
+    try:
+        report = check_drift(conn, window=window, suite=suite, target=target, **limits)
+    finally:
+        conn.close()
+    click.echo(json.dumps(report.to_dict(), indent=2) if fmt == "json" else render_drift(report))
+    return EXIT_FAILED if report.drifted else EXIT_OK
 
 
 def _write_page(path: str, page: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from ..model import Result, Verdict
 from .runs import RunRecord
 
 APP_ID = 0x50525448  # "PRTH": what marks a SQLite file as prompttest's history
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_MS = 30_000  # how long a writer waits for another run's transaction
 OUTPUT_CHARS = 200  # of each key's output kept for `history --key`
 _MAGIC = b"SQLite format 3\x00"
@@ -46,7 +46,7 @@ CREATE TABLE keys (
     run_id TEXT NOT NULL, key TEXT NOT NULL, suite TEXT, target TEXT, "case" TEXT, model TEXT,
     verdict TEXT, passed INTEGER, checks_passed INTEGER, checks_total INTEGER, checks TEXT,
     latency_ms REAL, prompt_tokens INTEGER, completion_tokens INTEGER, cost_usd REAL,
-    cached INTEGER, error TEXT, output_hash TEXT, output TEXT,
+    cached INTEGER, error TEXT, output_hash TEXT, output TEXT, request TEXT,
     PRIMARY KEY (run_id, key)
 );
 CREATE INDEX keys_suite_target ON keys (suite, target, run_id);
@@ -54,7 +54,12 @@ CREATE INDEX keys_key ON keys (key, run_id);
 CREATE INDEX keys_trend ON keys ({_TREND_COLUMNS});
 """
 # Steps from version N to N + 1, applied in order to an older file when it is opened.
-_MIGRATIONS: dict[int, str] = {1: f"CREATE INDEX keys_trend ON keys ({_TREND_COLUMNS})"}
+_MIGRATIONS: dict[int, str] = {
+    1: f"CREATE INDEX keys_trend ON keys ({_TREND_COLUMNS})",
+    # The hash of a key's rendered prompt and params: `history --check` tells a model swapped
+    # behind its name (same request, another answer) from a prompt edit. Older rows keep NULL.
+    2: "ALTER TABLE keys ADD COLUMN request TEXT",
+}
 
 
 @dataclass(frozen=True)
@@ -219,7 +224,7 @@ def _insert(conn: sqlite3.Connection, record: RunRecord, git: GitInfo) -> str:
         ),
     )
     conn.executemany(
-        "INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT OR REPLACE INTO keys VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         _key_rows(record),
     )
     return "added"
@@ -254,6 +259,7 @@ def _key_rows(record: RunRecord) -> Iterator[tuple[object, ...]]:
             (result.error or "")[:OUTPUT_CHARS] or None,
             None if text is None else hashlib.sha256(text.encode()).hexdigest()[:16],
             None if text is None else text[:OUTPUT_CHARS],
+            result.request or None,  # a hash of prompt and params, never their text
         )
 
 
