@@ -34,6 +34,10 @@ class Settings:
     judge: str = ""  # the model of llm_judge checks that name none
     judge_api_base: str = ""
     embedding: str = ""  # the model of `similar` checks; none: they compare lexically
+    # `compare:` for every suite that sets none (a rubric), and the judge of comparisons that
+    # name none (defaults to `judge`).
+    compare: str = ""
+    compare_judge: str = ""
     embedding_api_base: str = ""
     # Worker processes that send hosted models' calls: "auto" (-1) picks by cores, -j and
     # the run's size; 0 keeps every call in the run's own process.

@@ -291,7 +291,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             4,
             "unknown key 'promt' in case 'france'; known keys: id, description, vars, "
             "prompt, images, system, messages, turns, tool_results, max_steps, params, tools, tool_choice, "
-            "response_format, expect, repeat, max_repeat, pass",
+            "response_format, expect, repeat, max_repeat, compare, pass",
             "did you mean 'prompt'?",
             id="unknown-case-key",
         ),
@@ -305,7 +305,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             "unknown key 'modle' at the top of the suite; known keys: suite, "
             "description, target, targets, params, tools, tool_choice, response_format, system, "
             "prompt, images, messages, turns, tool_results, max_steps, expect, repeat, max_repeat, "
-            "pass, cases",
+            "compare, pass, cases",
             None,
             id="unknown-top-key",
         ),
@@ -480,7 +480,7 @@ def test_suite_name_defaults_to_the_file_stem(tmp_path: Path) -> None:
             4,
             "unknown key 'contains' in case 'a'; known keys: id, description, vars, "
             "prompt, images, system, messages, turns, tool_results, max_steps, params, tools, tool_choice, "
-            "response_format, expect, repeat, max_repeat, pass",
+            "response_format, expect, repeat, max_repeat, compare, pass",
             "checks go under expect: - contains: ...",
             id="check-outside-expect",
         ),

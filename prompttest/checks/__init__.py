@@ -61,6 +61,8 @@ class Defaults:
     judge_api_base: str | None = None
     embedding: str = ""
     embedding_api_base: str | None = None
+    compare: str = ""  # the project's compare rubric
+    compare_judge: str = ""
     root: str | None = None  # the project root: where custom checks are imported from
 
 

@@ -60,7 +60,7 @@ def judge_call(
 
 def parse_judgement(text: str) -> Judgement:
     """Read a judge's answer: plain JSON, fenced JSON, or the first JSON object in prose."""
-    data = _first_object(text)
+    data = first_object(text)
     if data is None:
         raise CheckError(f"the judge's answer is not JSON: {_excerpt(text)}")
     passed = _verdict(data)
@@ -88,7 +88,7 @@ def decide(judgement: Judgement, threshold: float | None) -> tuple[bool, str]:
     return judgement.passed, f"judge says {'pass' if judgement.passed else 'fail'}{score}{said}"
 
 
-def _first_object(text: str) -> dict[str, Any] | None:
+def first_object(text: str) -> dict[str, Any] | None:
     candidates = [text.strip(), *(m.group(1).strip() for m in _FENCE.finditer(text))]
     for candidate in candidates:
         try:

@@ -40,6 +40,8 @@ def describe(change: Change, *, index: int, total: int, previous: Result | None)
             mark = "✓" if check.passed else "✗"
             history = "" if was is None else f" (was {'pass' if was else 'fail'})"
             lines.append(f"  {mark} {check.label}: {check.reason}{history}")
+    if result.comparison:  # the compare judge's preference, before the diff it is about
+        lines.append(f"  judge: {result.comparison}")
     if previous is not None:
         lines.append("  " + _deltas(previous, result))
     current = change.current

@@ -131,6 +131,7 @@ class Case:
     line: int | None = None
     repeat: int | str | None = None  # a number, or `auto`
     max_repeat: int | None = None  # with `auto`: the most samples a key takes
+    compare: Any = None  # a rubric or {rubric, model?, params?, api_base?}: see verdicts.pairwise
     pass_rule: PassRule | None = None
     turns: tuple[Turn, ...] | None = None
     # Canned answers to tool calls (an agent loop), and how many calls a turn may take.
@@ -156,6 +157,7 @@ class Suite:
     expect: tuple[CheckSpec, ...] = ()
     repeat: int | str | None = None  # a number, or `auto`
     max_repeat: int | None = None  # with `auto`: the most samples a key takes
+    compare: Any = None  # a rubric or {rubric, model?, params?, api_base?}: see verdicts.pairwise
     pass_rule: PassRule | None = None
     params_line: int | None = None  # where `params:` is, for errors found once targets are known
     turns: tuple[Turn, ...] | None = None
@@ -259,6 +261,8 @@ class Job:
     # `repeat: auto`: samples are drawn in looks (model.sequential) while the comparison
     # with the snapshot is undecided; `calls()` is the worst case.
     adaptive: bool = False
+    # `compare:` as written, then (once resolved) with its judge: {rubric, model, params, api_base?}.
+    compare: Any = None
     # A conversation: `call` sends the first user turn; each later turn (its user message
     # and the checks on its last answer) is sent with the whole conversation so far.
     turns: tuple[RenderedTurn, ...] = ()

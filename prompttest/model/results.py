@@ -215,6 +215,13 @@ class Result:
     transcript: tuple[Said, ...] = ()
     snapshot_transcript: tuple[Said, ...] = ()
     metadata: Any = None  # what an application target returned besides its answer (JSON)
+    # `compare:`: the judge's preference between the snapshot's output and this one (snapshot,
+    # new, equal or split), the line that explains it, the judge (pinned in the snapshot) and,
+    # with repeats, the samples preferred worse and better, of those compared.
+    preference: str | None = None
+    comparison: str | None = None
+    compare_judge: Mapping[str, Any] | None = None
+    compare_counts: tuple[int, int, int] | None = None
     # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
     # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
     # the run's reading of the result (a record read back without it takes it from `passed`).
@@ -297,6 +304,13 @@ class Result:
             data["turns"] = [said.to_data() for said in self.transcript]
         if self.metadata is not None:
             data["metadata"] = self.metadata
+        if self.compare_judge is not None:
+            data["comparison"] = {
+                "preference": self.preference,
+                "reason": self.comparison,
+                "judge": dict(self.compare_judge),
+                "counts": list(self.compare_counts) if self.compare_counts else None,
+            }
         return data
 
     def _snapshot_dict(self) -> dict[str, Any]:
@@ -358,5 +372,18 @@ class Result:
             transcript=transcript_from(data.get("turns")),
             snapshot_transcript=transcript_from(snapshot.get("turns")) if snapshot else (),
             metadata=data.get("metadata"),
+            **_comparison_fields(data.get("comparison")),
             fails_run=None if "passed" not in data else not data["passed"],
         )
+
+
+def _comparison_fields(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        return {}
+    counts = data.get("counts")
+    return {
+        "preference": data.get("preference"),
+        "comparison": data.get("reason"),
+        "compare_judge": data.get("judge"),
+        "compare_counts": tuple(int(c) for c in counts) if counts else None,
+    }

@@ -59,13 +59,16 @@ def in_order(
 def sorted_results(results: Sequence[Result], *, only: str | None = None) -> Iterable[Result]:
     """What a reviewer must see first on top (with `only`, of those FILTERS[only] keeps).
 
-    Within a verdict: outputs whose meaning changed, then the lowest similarity first (a
-    negation scores high on words yet matters more than a harmless rewording).
+    Within a verdict: outputs the compare judge found worse, then those whose meaning changed,
+    then the lowest similarity first (a negation scores high on words yet matters more than a
+    harmless rewording); the ones it found better last.
     """
     rank = {verdict: index for index, verdict in enumerate(VERDICT_ORDER)}
+    worse_first = {"snapshot": 0, "new": 2}  # the compare judge's preference; none or split: 1
 
-    def order(r: Result) -> tuple[int, int, float, str]:
+    def order(r: Result) -> tuple[int, int, int, float, str]:
         moved = 0 if (r.change or "").startswith("meaning changed") else 1
-        return rank[r.verdict], moved, 2.0 if r.similarity is None else r.similarity, r.key
+        judged = worse_first.get(r.preference or "", 1)
+        return rank[r.verdict], judged, moved, 2.0 if r.similarity is None else r.similarity, r.key
 
     return in_order(results, key=order, only=only)

@@ -16,6 +16,7 @@ from ..io.yamlsource import load_yaml, stream_yaml_file
 from ..model import Result, Said, ToolCall, tool_calls_from
 from ..model.outputs import answer_text, transcript_from, transcript_text
 from ..model.scoretests import ScoreSummary
+from ..verdicts.pairwise import COMPARE_LABEL
 from ..verdicts.scores import score_summary
 from ..verdicts.table import MAX_DISTINCT_OUTPUTS, Baseline, output_distribution
 
@@ -121,7 +122,8 @@ def entry_from(result: Result, *, known_failing: bool = False) -> Entry:
         output=result.output,
         checks={check.label: check.passed for check in result.checks},
         known_failing=known_failing,
-        judges={check.label: dict(check.judge) for check in result.checks if check.judge is not None},
+        judges={check.label: dict(check.judge) for check in result.checks if check.judge is not None}
+        | ({COMPARE_LABEL: dict(result.compare_judge)} if result.compare_judge is not None else {}),
         tool_calls=result.tool_calls,
         refusal=result.refusal,
         transcript=result.transcript,

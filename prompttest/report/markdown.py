@@ -216,6 +216,8 @@ def _reason_list(result: Result) -> str:
         ]
     else:
         items = [f"- {code_span(check.label)}: {escape(check.reason)}" for check in explaining_checks(result)]
+    if result.comparison:
+        items.append(f"- {escape(result.comparison)}")
     if result.change:
         items.append(f"- output {escape(result.change)}")
     if result.known_failing:

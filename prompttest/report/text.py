@@ -84,8 +84,13 @@ def _why(result: Result, *, ci: bool) -> str:
         Verdict.INCONCLUSIVE,
         Verdict.FAILING,
     ):
-        return "; ".join(_rate_note(c) for c in result.checks if c.before or not c.passed)
+        notes = [_rate_note(c) for c in result.checks if c.before or not c.passed]
+        return "; ".join([result.comparison, *notes] if result.comparison else notes)
     before = result.snapshot_checks or {}
+    flipped_any = any(c.passed != before.get(c.label, c.passed) for c in result.checks)
+    judged = verdict in (Verdict.REGRESSED, Verdict.IMPROVED, Verdict.CHANGED)
+    if result.comparison and judged and not flipped_any:
+        return result.comparison  # the compare judge decided (or, for changed, had no preference)
     if verdict is Verdict.REGRESSED:
         flipped = [c for c in result.checks if not c.passed and before.get(c.label) is True]
         return "; ".join(f"{c.label}: {c.reason}" for c in flipped)

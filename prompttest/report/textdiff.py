@@ -98,6 +98,8 @@ def reason_lines(result: Result) -> list[str]:
     if result.verdict is Verdict.OBSOLETE:
         return ["in the snapshot, no longer in the suite"]
     lines = [f"{check.label}: {check.reason}" for check in explaining_checks(result)]
+    if result.comparison:
+        lines.append(result.comparison)  # the compare judge's preference and reason
     if result.change:
         lines.append(f"output {result.change}")  # "output reworded (0.82)"
     return lines

@@ -7,7 +7,10 @@ from dataclasses import dataclass, replace
 from ..calls.cache import ResponseCache
 from ..checks import calls_for
 from ..config import Project
-from ..model import Call, CheckContext
+from ..model import Call, CheckContext, Job
+from ..records.snapshots import Entry, read_snapshot, snapshot_path
+from ..verdicts.table import Baseline
+from .comparing import compare_calls, compare_spec
 from .options import RunOptions
 from .plan import plan
 
@@ -45,6 +48,7 @@ def dry_run(project: Project, options: RunOptions) -> DryRun:
     keys: dict[str, int] = {}
     calls: dict[str, dict[str, Call]] = {}
     unknown_judged = 0
+    snapshots = _Snapshots(project)
     cache = ResponseCache(project.cache_dir, read=options.use_cache, write=False)
     try:
         for job in the_plan.jobs:
@@ -63,12 +67,49 @@ def dry_run(project: Project, options: RunOptions) -> DryRun:
                     for judged in needed:
                         keys.setdefault(judged.model, 0)
                         calls.setdefault(judged.model, {})[judged.cache_key()] = judged
+            unknown_judged += _compare_calls(job, snapshots, cache, keys, calls)
         plans = [
             _model_plan(model, keys[model], list(by_key.values()), cache) for model, by_key in calls.items()
         ]
     finally:
         cache.close()
     return DryRun(models=plans, unknown_judged=unknown_judged)
+
+
+class _Snapshots:
+    """The suites' snapshot entries, each file read when a compared key first needs it."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self.read: dict[str, dict[str, Entry]] = {}
+
+    def baseline(self, job: Job) -> Baseline | None:
+        if job.suite not in self.read:
+            self.read[job.suite] = read_snapshot(snapshot_path(self.project.snapshots_dir, job.suite))
+        entry = self.read[job.suite].get(f"{job.case}@{job.target}")
+        return entry.baseline() if entry else None
+
+
+def _compare_calls(
+    job: Job,
+    snapshots: _Snapshots,
+    cache: ResponseCache,
+    keys: dict[str, int],
+    calls: dict[str, dict[str, Call]],
+) -> int:
+    """The compare judge's calls (two per output that differs from the snapshot's): listed for
+    outputs the cache holds; for the others counted as unknown, as if every one will differ."""
+    spec = compare_spec(job)
+    baseline = snapshots.baseline(job) if spec else None
+    if spec is None or baseline is None:
+        return 0
+    outputs = [cache.get(call) for call in job.calls()]
+    if any(output is None for output in outputs):
+        return 2 * len(outputs)
+    for judged in compare_calls(job, [o for o in outputs if o is not None], baseline):
+        keys.setdefault(judged.model, 0)
+        calls.setdefault(judged.model, {})[judged.cache_key()] = judged
+    return 0
 
 
 def _model_plan(model: str, keys: int, calls: list[Call], cache: ResponseCache) -> ModelPlan:

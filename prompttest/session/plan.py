@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import Any
 
 from ..calls.local.llama import is_local, unsupported_message, unsupported_params
 from ..checks import Defaults, needs_resolving, resolve_check
@@ -26,6 +27,7 @@ from ..suites.safety import (
     settings_refusals,
     suite_refusals,
 )
+from ..verdicts import pairwise
 from .apps import prepare_apps, refuse_uncached_apps
 from .options import RunOptions
 
@@ -101,6 +103,7 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
     calls, count, adaptive, resolving = 0, 0, 0, False
     for suite in suites:
         resolving = resolving or any(needs_resolving(spec.name) for spec in suite.expect)
+        resolving = resolving or suite.compare not in (None, False) or bool(defaults and defaults.compare)
         keys = iter_keys(suite, targets_override=override, default_target=default, repeat=options.repeat)
         for case, key, samples in keys:
             if key_matches(key, options.filters) and _selected(key, options):
@@ -108,6 +111,7 @@ def plan(project: Project, options: RunOptions, *, resolve: bool = True) -> Plan
                 count += 1
                 adaptive += is_adaptive(suite, case, options.repeat)
                 resolving = resolving or any(needs_resolving(spec.name) for spec in case.expect)
+                resolving = resolving or case.compare not in (None, False)
     if resolve and resolving:
         # Resolving every judged or custom check now is what stops a broken one before any call.
         for _ in make_jobs():
@@ -153,6 +157,8 @@ def _check_defaults(project: Project) -> Defaults:
         judge_api_base=settings.judge_api_base or None,
         embedding=settings.embedding,
         embedding_api_base=settings.embedding_api_base or None,
+        compare=settings.compare,
+        compare_judge=settings.compare_judge or settings.judge,
         root=str(project.root),
     )
 
@@ -168,9 +174,30 @@ def _resolve_checks(job: Job, defaults: Defaults) -> Job:
                 error.file, error.line = job.suite_path, spec.line
                 error.message = f"check '{spec.label}' of {job.key}: {error.message}"
             raise
-    if all(new is old for new, old in zip(checks, job.checks, strict=True)):
+    compare = _resolve_compare(job, defaults)
+    if compare is job.compare and all(new is old for new, old in zip(checks, job.checks, strict=True)):
         return job
-    return replace(job, checks=tuple(checks))
+    return replace(job, checks=tuple(checks), compare=compare)
+
+
+def _resolve_compare(job: Job, defaults: Defaults) -> dict[str, Any] | None:
+    """The job's compare judge in full (the project's rubric and judge where it names none)."""
+    value = job.compare if job.compare is not None else (defaults.compare or None)
+    if value is None or value is False or job.is_conversation:
+        return None
+    problem = pairwise.spec_problem(value)
+    named = isinstance(value, dict) and value.get("model")
+    if problem is None and not named and not defaults.compare_judge:
+        problem = "no judge model"
+    if problem is not None:
+        raise SuiteError(
+            f"compare of {job.key}: {problem}",
+            file=job.suite_path,
+            line=job.case_line,
+            hint='e.g. compare: "Which answer is more helpful and accurate?", with compare_judge = '
+            '"openai/gpt-4o-mini" (or judge = ...) under [tool.prompttest] in pyproject.toml',
+        )
+    return pairwise.resolve(value, model=defaults.compare_judge, api_base=defaults.judge_api_base)
 
 
 def check_local_params(

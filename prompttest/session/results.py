@@ -34,6 +34,7 @@ from ..verdicts.sampling import (
 from ..verdicts.scores import SCORE_DROPPED, ScoreDrop, ScoreTests
 from ..verdicts.suites import SuiteVerdict
 from ..verdicts.table import Baseline, Outcome, decide, flags
+from .comparing import compare_calls, compare_spec, compared, judge_preference, sign_tests
 from .conversation import Grading, LoadFn, Walk, completion, gradings, not_reached, walk
 from .plan import Plan
 
@@ -367,7 +368,7 @@ class KeyResults:
         next turns, and with `repeat: auto` the next look's samples while it is undecided."""
         job = item[1]
         if not job.adaptive:
-            return next_calls(job, answers, python=self.python)
+            return next_calls(job, answers, python=self.python) or self._compare_calls(job, answers)
         taken = _taken(job, answers)
         judged = judged_calls(replace(job, samples=len(taken), adaptive=False), answers)
         if any(call.cache_key() not in answers for call in judged):
@@ -378,7 +379,17 @@ class KeyResults:
         context = partial(_context, answer_for=_answer_lookup(answers))
         outputs = [answers[call.cache_key()].output for call in taken]
         draw = next_look(job, outputs, entry.baseline(), context, level=self._stop_level())
-        return job.calls()[len(taken) : len(taken) + draw]
+        return job.calls()[len(taken) : len(taken) + draw] or self._compare_calls(job, answers)
+
+    def _compare_calls(self, job: Job, answers: Mapping[str, Answer]) -> list[Call]:
+        """The compare judge's two calls for each output that differs from the snapshot's."""
+        if not compare_spec(job):
+            return []
+        entry = self.baselines.get(job.suite, entry_name(job))
+        outputs = [answers[call.cache_key()].output for call in _taken(job, answers)]
+        if entry is None or any(output is None for output in outputs):
+            return []
+        return compare_calls(job, [o for o in outputs if o is not None], entry.baseline())
 
     def _stop_level(self) -> float:
         return stop_level(self.alpha, self.plan.keys)
@@ -397,6 +408,8 @@ class KeyResults:
             result = _result(job, taken, entry, context)
         result = replace(result, judge_cost_usd=_judging_cost(job, answers, self.python))
         baseline = entry.baseline() if entry else None
+        if compare_spec(job) and not job.is_conversation:
+            result = compared(job, result, baseline, answers, sampled=is_sampled(job, baseline))
         if baseline is not None and baseline.scores and result.error is None:
             self.scores.add(position, job.suite, job.target, result.checks, baseline.scores)
         if is_sampled(job, baseline):
@@ -420,8 +433,10 @@ class KeyResults:
         if self.sampled:
             tests = SampleTests(self._sampled(), alpha=self.alpha)
             self.suites = tests.suites
+            preferences = sign_tests((position, result) for position, result, _ in self._sampled())
             for position, result, baseline in self._sampled():
                 judged = judge_sample(result, baseline, tests.of(position), alpha=self.alpha)
+                judged = judge_preference(judged, preferences.get(position), alpha=self.alpha)
                 if position in dropped:  # only a key with repeats has scores enough for a test of its own
                     judged = replace(judged, flags=(*judged.flags, SCORE_DROPPED))
                 self.keep(position, _describe_change(judged))

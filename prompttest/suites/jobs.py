@@ -83,6 +83,8 @@ def iter_jobs(
                 case_line=case.line,
                 samples=_samples(suite, case, repeat),
                 adaptive=is_adaptive(suite, case, repeat) and not turns and tool_results is None,
+                # A conversation is not compared (its turns would need a judge of transcripts).
+                compare=None if turns or tool_results is not None else _compare(suite, case),
                 pass_rule=case.pass_rule or suite.pass_rule or PassRule(),
                 turns=turns,
                 tool_results=tool_results,
@@ -129,6 +131,11 @@ def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
     if samples == "auto":
         return case.max_repeat or suite.max_repeat or DEFAULT_MAX_REPEAT
     return int(samples)
+
+
+def _compare(suite: Suite, case: Case) -> Any:
+    """The case's `compare:`, else the suite's; `false` (kept) turns the project's off."""
+    return case.compare if case.compare is not None else suite.compare
 
 
 def is_adaptive(suite: Suite, case: Case, repeat: int | None) -> bool:
