@@ -242,4 +242,5 @@ def test_review_shows_the_preference_and_puts_worse_first(
     changes = pending_changes(record, loaded.snapshots_dir)
     assert [c.result.case for c in changes] == ["shoes", "hat"]  # regressed first, improved last
     lines = describe(changes[0], index=1, total=2, previous=None)
-    assert "  judge: the compare judge prefers the snapshot in both orders: drops the refund deadline" in lines
+    expected = "  judge: the compare judge prefers the snapshot in both orders: drops the refund deadline"
+    assert expected in lines
