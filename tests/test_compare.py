@@ -244,3 +244,48 @@ def test_review_shows_the_preference_and_puts_worse_first(
     lines = describe(changes[0], index=1, total=2, previous=None)
     expected = "  judge: the compare judge prefers the snapshot in both orders: drops the refund deadline"
     assert expected in lines
+
+
+def test_the_project_sets_compare_for_every_suite(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    (project.root / "pyproject.toml").write_text(
+        f'[tool.prompttest]\ncompare = "{RUBRIC}"\ncompare_judge = "openai/judge"\n'
+        f'judge_api_base = "{project.server.url}"\n'
+    )
+    project.suite(
+        "plain",
+        """\
+    target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+    prompt: "How do I get a refund for {{ item }}?"
+    cases:
+      - id: shoes
+        vars: {item: shoes}
+      - id: hat
+        vars: {item: hat}
+        compare: false
+""",
+    )
+    project.server.reply = Server(GOOD)
+    project.run("run", capsys=capsys)
+    server = Server({"shoes": WORSE["shoes"], "hat": "No refunds."})
+    project.server.reply = server
+    gate = project.run("run", "--ci", "--no-cache", "--json", "r.json", capsys=capsys)
+    verdicts = {r["case"]: r["verdict"] for r in json.loads((project.root / "r.json").read_text())["results"]}
+    assert verdicts == {"shoes": "regressed", "hat": "changed"}  # `compare: false` turns it off
+    assert gate.code == 1 and server.judge_calls == 2
+
+
+def test_a_compare_without_a_judge_model_stops_the_run(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.suite(
+        "nojudge",
+        """\
+    target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+    prompt: hi
+    compare: "Which is better?"
+    cases: [{id: a}]
+""",
+    )
+    result = project.run("run", capsys=capsys)
+    assert result.code == 2 and project.server.count == 0
+    assert "compare of nojudge/a@fake: no judge model" in result.err and "compare_judge" in result.err
