@@ -17,7 +17,9 @@ from prompttest.verdicts.pairwise import NEW, SAME, SNAPSHOT, SPLIT, Preference,
 RUBRIC = "COMPARE-RUBRIC: prefer the answer that states the refund deadline."
 
 
-def compare_suite(project: Project, rubric: str = RUBRIC, repeat: int = 1) -> None:
+def compare_suite(project: Project, rubric: str = RUBRIC, repeat: int = 1, graded: bool = False) -> None:
+    judge = ', {llm_judge: {rubric: "GRADE-RUBRIC", model: openai/judge, api_base: "{api_base}"}}'
+
     project.suite(
         "refunds",
         f"""\
@@ -25,7 +27,7 @@ def compare_suite(project: Project, rubric: str = RUBRIC, repeat: int = 1) -> No
     prompt: "How do I get a refund for {{{{ item }}}}?"
     repeat: {repeat}
     compare: {{rubric: "{rubric}", model: openai/judge, api_base: "{{api_base}}"}}
-    expect: [{{contains: refund}}]
+    expect: [{{contains: refund}}{judge if graded else ""}]
     cases:
       - id: shoes
         vars: {{item: shoes}}
@@ -46,6 +48,8 @@ class Server:
 
     def __call__(self, request: dict[str, Any]) -> str:
         text = request["messages"][-1]["content"]
+        if "GRADE-RUBRIC" in json.dumps(request["messages"]):  # an llm_judge check's judge
+            return json.dumps({"pass": True, "reason": "mentions a refund"})
         if "COMPARE-RUBRIC" not in json.dumps(request["messages"]):
             item = re.search(r"refund for (\w+)", text)
             answer = self.answers[item.group(1) if item else ""]
@@ -101,6 +105,20 @@ def test_a_worse_output_is_regressed_with_the_judges_reason(
     # A cached rerun asks the judge nothing.
     again = project.run("run", "--ci", capsys=capsys)
     assert again.code == 1 and server.judge_calls == 2
+
+
+def test_keys_with_judged_checks_are_compared_once_graded(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    compare_suite(project, graded=True)
+    accepted(project, capsys)
+    server = Server(WORSE)
+    project.server.reply = server
+    gate = project.run("run", "--ci", "--no-cache", "--json", "r.json", capsys=capsys)
+    assert gate.code == 1, gate.out
+    assert server.judge_calls == 2  # the compare judge's two calls, after the check's judge
+    verdicts = {r["case"]: r["verdict"] for r in json.loads((project.root / "r.json").read_text())["results"]}
+    assert verdicts == {"shoes": "regressed", "hat": "unchanged"}
 
 
 def test_a_rewording_stays_changed_and_a_better_one_improves(
@@ -246,7 +264,9 @@ def test_review_shows_the_preference_and_puts_worse_first(
     assert expected in lines
 
 
-def test_the_project_sets_compare_for_every_suite(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+def test_the_project_sets_compare_for_every_suite(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
     (project.root / "pyproject.toml").write_text(
         f'[tool.prompttest]\ncompare = "{RUBRIC}"\ncompare_judge = "openai/judge"\n'
         f'judge_api_base = "{project.server.url}"\n'

@@ -368,7 +368,9 @@ class KeyResults:
         next turns, and with `repeat: auto` the next look's samples while it is undecided."""
         job = item[1]
         if not job.adaptive:
-            return next_calls(job, answers, python=self.python) or self._compare_calls(job, answers)
+            asked = next_calls(job, answers, python=self.python)
+            pending = [call for call in asked if call.cache_key() not in answers]
+            return pending or self._compare_calls(job, answers)  # the judge compares graded outputs
         taken = _taken(job, answers)
         judged = judged_calls(replace(job, samples=len(taken), adaptive=False), answers)
         if any(call.cache_key() not in answers for call in judged):
