@@ -179,7 +179,7 @@ def test_an_unknown_setting_suggests_the_setting_it_resembles(tmp_path: Path) ->
         load_project(tmp_path, environ={})
     assert caught.value.hint is not None
     assert caught.value.hint.startswith("did you mean 'concurrency'?")
-    assert "known settings: concurrency" in caught.value.hint
+    assert "known settings: compare, compare_judge, concurrency" in caught.value.hint
 
 
 def test_run_help_shows_a_readable_alpha_metavar(
