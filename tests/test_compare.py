@@ -309,3 +309,34 @@ def test_a_compare_without_a_judge_model_stops_the_run(
     result = project.run("run", capsys=capsys)
     assert result.code == 2 and project.server.count == 0
     assert "compare of nojudge/a@fake: no judge model" in result.err and "compare_judge" in result.err
+
+
+def test_the_compare_judge_is_paid_for_and_kept_to_the_budget(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    project.suite(
+        "refunds",
+        """\
+    target: {id: fake, model: openai/fake-priced, api_base: "{api_base}",
+             params: {input_cost_per_token: 0.001, output_cost_per_token: 0.001}}
+    prompt: "How do I get a refund for {{ item }}?"
+    compare: {rubric: "RUBRIC", model: openai/judge-priced, api_base: "{api_base}",
+              params: {input_cost_per_token: 0.001, output_cost_per_token: 0.001}}
+    expect: [{contains: refund}]
+    cases:
+      - id: shoes
+        vars: {item: shoes}
+""".replace("RUBRIC", RUBRIC),
+    )
+    project.server.reply = Server(GOOD)
+    project.run("run", capsys=capsys)
+    server = Server(WORSE)
+    project.server.reply = server
+    broke = project.run("run", "--ci", "--no-cache", "--max-cost", "0.001", "--json", "r.json", capsys=capsys)
+    assert broke.code == 3 and server.judge_calls == 0  # the model's answer spent the budget
+    (shoes,) = json.loads((project.root / "r.json").read_text())["results"]
+    assert "--max-cost $0.001 reached" in shoes["error"]
+    paid = project.run("run", "--ci", "--no-cache", "--json", "r.json", capsys=capsys)
+    assert paid.code == 1 and server.judge_calls == 2
+    (shoes,) = json.loads((project.root / "r.json").read_text())["results"]
+    assert shoes["judge_cost_usd"] > 0 and "for judges" in paid.out
