@@ -41,7 +41,7 @@ def run(
     retries: int | None = None,
     use_cache: bool = True,
     offline: bool = False,
-    repeat: int | None = None,
+    repeat: int | str | None = None,
     alpha: float = DEFAULT_ALPHA,
     max_cost: float | None = None,
     safe: bool = False,

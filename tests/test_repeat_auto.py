@@ -131,3 +131,26 @@ def test_progress_ends_at_the_calls_made(project: Project, capsys: pytest.Captur
     made = project.server.count - before
     assert seen[0] == (0, 6 * 10)  # every key starts with its first look
     assert seen[-1] == (made, made) and made < 6 * CAP
+
+
+def test_the_repeat_flag_can_be_auto(project: Project, capsys: pytest.CaptureFixture[str]) -> None:
+    project.suite(
+        "plain",
+        """\
+    target: {id: fake, model: openai/fake, api_base: "{api_base}"}
+    prompt: "Answer {{ key }}"
+    pass: {at_least: 1}
+    expect: [{contains: PASS}]
+    cases: [{id: a, vars: {key: 1}}, {id: b, vars: {key: 2}}]
+""",
+    )
+    project.server.reply = Noise(0.8, "before")
+    assert project.run("run", "--repeat", "auto", capsys=capsys).code == 0
+    assert project.server.count == 2 * CAP
+    before = project.server.count
+    project.server.reply = Noise(0.8, "after")
+    assert project.run("run", "--ci", "--no-cache", "--repeat", "auto", capsys=capsys).code == 0
+    assert project.server.count - before < 2 * CAP
+    bad = project.run("run", "--repeat", "often", capsys=capsys)
+    assert bad.code == 2 and "'often' is not a number of samples or 'auto'" in bad.err
+    assert project.run("run", "--repeat", "0", capsys=capsys).code == 2

@@ -65,3 +65,20 @@ shard_option = click.option(
 def report_option(flag: str, help: str) -> Callable[[F], F]:
     """`--json PATH` and its siblings: a file path stored as `<name>_path`."""
     return click.option(flag, f"{flag[2:]}_path", type=click.Path(dir_okay=False), metavar="PATH", help=help)
+
+
+class RepeatType(click.ParamType):
+    """A number of samples from 1 to 10,000, or `auto`."""
+
+    name = "repeat"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> int | str:
+        if isinstance(value, int) or str(value).strip().lower() == "auto":
+            return value if isinstance(value, int) else "auto"
+        try:
+            number = int(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a number of samples or 'auto'", param, ctx)
+        if not 1 <= number <= 10000:
+            self.fail(f"{number} is not in the range 1 to 10000", param, ctx)
+        return number

@@ -8,7 +8,15 @@ import click
 
 from .. import stopping
 from ..suites.shards import Shard
-from .options import current_project, filter_option, in_ci, report_option, safe_option, shard_option
+from .options import (
+    RepeatType,
+    current_project,
+    filter_option,
+    in_ci,
+    report_option,
+    safe_option,
+    shard_option,
+)
 from .output import ProgressBar, echo_run, show_dry_run, write_reports
 
 
@@ -54,9 +62,10 @@ from .output import ProgressBar, echo_run, show_dry_run, write_reports
 @click.option("--strict", is_flag=True, help="`changed` and `inconclusive` keys fail too.")
 @click.option(
     "--repeat",
-    type=click.IntRange(1, 10000),
-    metavar="N",
-    help="Samples per result key (instead of the suites' `repeat:`); each is its own cached call.",
+    type=RepeatType(),
+    metavar="N|auto",
+    help="Samples per result key (instead of the suites' `repeat:`); each is its own cached call. "
+    "`auto`: 10, then more while the comparison with the snapshot is undecided (up to max_repeat, 40).",
 )
 @click.option(
     "--alpha",
@@ -96,7 +105,7 @@ def run(
     offline: bool,
     filters: tuple[str, ...],
     strict: bool,
-    repeat: int | None,
+    repeat: int | str | None,
     alpha: float,
     max_cost: float | None,
     safe: bool,

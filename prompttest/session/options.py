@@ -30,7 +30,7 @@ class RunOptions:
     use_cache: bool = True
     offline: bool = False
     filters: tuple[str, ...] = ()
-    repeat: int | None = None  # samples per key, instead of the suites' `repeat:`
+    repeat: int | str | None = None  # samples per key (or `auto`), instead of the suites' `repeat:`
     alpha: float = DEFAULT_ALPHA  # significance level of the statistical verdicts
     max_cost: float | None = None  # USD: no new call once the spend reaches it
     safe: bool = False  # suites from untrusted PRs: refuse code, outside files, suite endpoints
@@ -53,7 +53,7 @@ def run_options(
     use_cache: bool = True,
     offline: bool = False,
     filters: Sequence[str] = (),
-    repeat: int | None = None,
+    repeat: int | str | None = None,
     alpha: float = DEFAULT_ALPHA,
     max_cost: float | None = None,
     safe: bool = False,

@@ -36,7 +36,7 @@ def expand(
     *,
     targets_override: Sequence[Target] | None = None,
     default_target: Target,
-    repeat: int | None = None,
+    repeat: int | str | None = None,
 ) -> list[Job]:
     """Every job of the suite (see iter_jobs)."""
     return list(
@@ -49,7 +49,7 @@ def iter_jobs(
     *,
     targets_override: Sequence[Target] | None = None,
     default_target: Target,
-    repeat: int | None = None,
+    repeat: int | str | None = None,
 ) -> Iterator[Job]:
     """One Job per case x target, in case order then target order, made as they are asked for.
 
@@ -97,7 +97,7 @@ def iter_keys(
     *,
     targets_override: Sequence[Target] | None = None,
     default_target: Target,
-    repeat: int | None = None,
+    repeat: int | str | None = None,
 ) -> Iterator[tuple[Case, str, int]]:
     """What `iter_jobs` makes, without rendering anything: each job's case, key and samples."""
     targets = targets_of(suite, targets_override, default_target)
@@ -125,7 +125,7 @@ def targets_of(suite: Suite, override: Sequence[Target] | None, default: Target)
     return targets
 
 
-def _samples(suite: Suite, case: Case, repeat: int | None) -> int:
+def _samples(suite: Suite, case: Case, repeat: int | str | None) -> int:
     """The samples a key takes (with `repeat: auto`, the most it may take)."""
     samples = repeat or case.repeat or suite.repeat or 1
     if samples == "auto":
@@ -138,9 +138,9 @@ def _compare(suite: Suite, case: Case) -> Any:
     return case.compare if case.compare is not None else suite.compare
 
 
-def is_adaptive(suite: Suite, case: Case, repeat: int | None) -> bool:
-    """`repeat: auto` (--repeat N fixes the samples; a conversation takes them all)."""
-    return not repeat and (case.repeat or suite.repeat) == "auto"
+def is_adaptive(suite: Suite, case: Case, repeat: int | str | None) -> bool:
+    """`repeat: auto` or `--repeat auto` (--repeat N fixes the samples; a conversation takes them all)."""
+    return (repeat or case.repeat or suite.repeat) == "auto"
 
 
 def render_case(suite: Suite, case: Case) -> tuple[Messages, tuple[CheckSpec, ...]]:
