@@ -313,3 +313,22 @@ def test_one_key_with_repeats_whose_score_dropped_is_flagged(
     assert flagged == ["k2"]
     assert "graded/k2@fake" in gate.out
     assert project.run("run", "-j", "4", "--ci", "--strict", capsys=capsys).code == 1
+
+
+def test_a_merged_sharded_run_keeps_each_shards_suite_verdict(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    noisy_suite(project)
+    project.server.reply = Noise(0.8, "before")
+    project.run("run", "-j", "8", capsys=capsys)
+    project.server.reply = Noise(0.5, "after")
+    runs = project.root / ".prompttest" / "runs"
+    shards = []
+    for i in (1, 2):
+        project.run("run", "-j", "8", "--ci", "--no-cache", "--shard", f"{i}/2", capsys=capsys)
+        shards.append(sorted(runs.glob("*.json"))[-1])
+    merged = project.run("merge", *map(str, shards), "--json", "m.json", capsys=capsys)
+    assert merged.code == 1, merged.out
+    suites = json.loads((project.root / "m.json").read_text())["suites"]
+    assert [s["verdict"] for s in suites] == ["regressed", "regressed"]  # one a shard
+    assert sum(s["keys"] for s in suites) == KEYS

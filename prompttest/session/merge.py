@@ -114,6 +114,10 @@ def merge_records(
         cache_hits=sum(record.cache_hits for record in records),
         interrupted=any(record.interrupted for record in records),
         options=_merged_options(ordered),
+        # Each shard pooled the suites' keys it ran: a suite split over shards was tested once
+        # a shard (each test valid on its own; keys' tests are adjusted within their shard too).
+        suites=tuple(suite for record in ordered for suite in record.suites),
+        score_drops=tuple(drop for record in ordered for drop in record.score_drops),
     )
     return Merged(record=record, missing=missing, warnings=tuple(warnings), obsolete_checked=checked)
 
