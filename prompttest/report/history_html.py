@@ -14,6 +14,7 @@ import hashlib
 import html
 from typing import Any
 
+from .html import page_head
 from .svgchart import Series, bar_chart, line_chart
 
 _VERDICT_COLOURS = {
@@ -87,16 +88,7 @@ def render_history_html(data: dict[str, Any]) -> str:
         if data.get("keys") is not None:
             body.append(_keys(data["keys"], runs, labels))
         body.append(_runs_table(runs))
-    page = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>prompttest history</title>
-<style>{_CSS}</style>
-</head>
+    page = f"""{page_head("prompttest history", css=_CSS, csp=CSP)}
 <body>
 <main>
 {"".join(body)}

@@ -156,16 +156,7 @@ def html_chunks(record: RunRecord) -> Iterator[str]:
     """The text of `render_html` in pieces, one row at a time: a 10,000-key page is never
     held whole. The rows and the filters' index are two passes over the sorted results."""
     titles = side_labels(record, run=_RUN_TITLES)
-    head = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="{_e(CSP)}">
-<meta name="referrer" content="no-referrer">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>prompttest report {_e(record.id)}</title>
-<style>{_CSS}</style>
-</head>
+    head = f"""{page_head(f"prompttest report {record.id}", css=_CSS, csp=CSP)}
 <body>
 <main>
 {_header(record)}
@@ -191,6 +182,20 @@ def html_chunks(record: RunRecord) -> Iterator[str]:
     for piece in pieces:
         # A lone surrogate in an output cannot be written as UTF-8: replace it, not crash the writer.
         yield piece.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def page_head(title: str, *, css: str, csp: str) -> str:
+    """A self-contained page's start up to `</head>`: its policy, no referrer, its inline style."""
+    return f"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="{_e(csp)}">
+<meta name="referrer" content="no-referrer">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{_e(title)}</title>
+<style>{css}</style>
+</head>"""
 
 
 def script_json(value: Any) -> str:
