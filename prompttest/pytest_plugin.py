@@ -162,7 +162,7 @@ def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> SuiteFile 
 class SuiteFile(pytest.File):
     """One suite file: an item per result key."""
 
-    def collect(self) -> list[PromptItem]:
+    def collect(self) -> list[pytest.Item]:
         from .errors import PromptTestError
         from .session import RunOptions, plan
 
@@ -173,10 +173,17 @@ class SuiteFile(pytest.File):
         except PromptTestError as error:
             raise self.CollectError(error.render()) from None
         state.keys[path] = [job.key for job in jobs]
-        return [
+        items: list[pytest.Item] = [
             PromptItem.from_parent(self, name=job.key, key=job.key, suite_file=path, line=job.case_line)
             for job in jobs
         ]
+        # With repeats a suite is also judged whole on each target: an item of its own.
+        pooled = dict.fromkeys((job.suite, job.target) for job in jobs if job.samples > 1)
+        items += [
+            SuiteRateItem.from_parent(self, name=f"{suite} pass rate@{target}", suite=suite, target=target)
+            for suite, target in pooled
+        ]
+        return items
 
 
 class PromptItem(pytest.Item):
@@ -210,6 +217,45 @@ class PromptItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, (self.line - 1 if self.line else None), f"prompttest: {self.key}"
+
+
+class SuiteRateItem(pytest.Item):
+    """A suite's pass rate on one target, its repeated keys pooled: fails when it regressed
+    (and, with --prompttest-strict, when its judged scores dropped), as the run's exit code does."""
+
+    def __init__(self, *, suite: str, target: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite, self.target = suite, target
+
+    def runtest(self) -> None:
+        from .report.suitelines import headline, score_sentence, sentence
+
+        state = self.config.stash[_STATE]
+        record = state.run_once(self.session)
+        if record.update:
+            return  # accepted into the snapshots
+        for verdict in record.suites:
+            if (verdict.suite, verdict.target) == (self.suite, self.target) and verdict.fails:
+                raise _SuiteFailed(f"{headline(verdict)}: {sentence(verdict)}")
+        for drop in record.score_drops if state.strict else ():
+            if (drop.suite, drop.target) == (self.suite, self.target):
+                raise _SuiteFailed(f"score dropped: {score_sentence(drop)}")
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | TerminalRepr:
+        if isinstance(excinfo.value, _SuiteFailed):
+            return str(excinfo.value)
+        if isinstance(excinfo.value, _RunFailed):
+            return f"the prompttest run failed:\n{excinfo.value.error.render()}"
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"prompttest: {self.name}"
+
+
+class _SuiteFailed(Exception):
+    """A suite whose pooled pass rate regressed (or whose scores dropped, strict)."""
 
 
 class _RunFailed(Exception):

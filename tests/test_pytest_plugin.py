@@ -180,3 +180,27 @@ def test_a_fresh_interpreter_runs_and_updates_the_suites(
     done.assert_outcomes(passed=3)
     assert fake_server.count == 3  # the subprocess called the server, once per key
     assert "Lima." in (suites / "snapshots" / "geo.yaml").read_text()
+
+
+def test_a_suite_that_regressed_as_a_whole_fails_its_pass_rate_item(
+    pytester: pytest.Pytester, suites: Path, fake_server: FakeServer
+) -> None:
+    from test_suite_verdicts import KEYS as NOISY_KEYS
+    from test_suite_verdicts import Noise
+
+    cases = "".join(f"  - id: k{i}\n    vars: {{key: {i}}}\n" for i in range(NOISY_KEYS))
+    (suites / "suites" / "noisy.yaml").write_text(
+        f'target: {{id: fake, model: openai/fake, api_base: "{fake_server.url}"}}\n'
+        'prompt: "Answer {{ key }}"\nrepeat: 20\npass: {at_least: 1}\nexpect: [{contains: PASS}]\n'
+        f"cases:\n{cases}"
+    )
+    (suites / "suites" / "geo.yaml").unlink()
+    fake_server.reply = Noise(0.8, "before")
+    first = pytest_in(pytester, "--prompttest", "--collect-only", "-q")
+    assert "suites/noisy.yaml::noisy pass rate@fake" in first.stdout.str()
+    pytest_in(pytester, "--prompttest").assert_outcomes(passed=NOISY_KEYS + 1)
+    fake_server.reply = Noise(0.65, "after")
+    forget_answers(suites)
+    done = pytest_in(pytester, "--prompttest", "--prompttest-ci")
+    done.stdout.fnmatch_lines(["*noisy pass rate@fake*suite regressed: pass rate*"])
+    assert done.ret == 1
