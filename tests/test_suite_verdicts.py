@@ -332,3 +332,17 @@ def test_a_merged_sharded_run_keeps_each_shards_suite_verdict(
     suites = json.loads((project.root / "m.json").read_text())["suites"]
     assert [s["verdict"] for s in suites] == ["regressed", "regressed"]  # one a shard
     assert sum(s["keys"] for s in suites) == KEYS
+
+
+def test_github_annotations_pin_a_regressed_suite_to_its_file(
+    project: Project, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prompttest.records.runs import read_run
+    from prompttest.report.annotations import github_annotations
+
+    noisy_suite(project)
+    baseline_then_ci(project, capsys, Noise(0.8, "before"), Noise(0.65, "after"))
+    record = read_run(sorted((project.root / ".prompttest" / "runs").glob("*.json"))[-1])
+    first = github_annotations(record, cwd=str(project.root))[0]
+    assert first.startswith("::error file=suites/noisy.yaml,title=prompttest suite regressed%3A noisy on fake::")
+    assert "noisy on fake: pass rate" in first

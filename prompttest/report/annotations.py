@@ -19,6 +19,7 @@ from pathlib import Path
 from ..model import Result, Verdict
 from ..model.selection import sorted_results
 from ..records.runs import RunRecord
+from .suitelines import sentence
 from .textdiff import fails_run, output_diff, reason_lines
 
 WARN_VERDICTS = (Verdict.CHANGED, Verdict.INCONCLUSIVE)
@@ -39,7 +40,7 @@ def github_annotations(record: RunRecord, *, cwd: str | None = None) -> list[str
     else:
         workspace = os.environ.get("GITHUB_WORKSPACE", "")
         bases = [workspace, os.getcwd()] if workspace else [os.getcwd()]
-    commands = []
+    commands = _suite_commands(record, bases) if record.regressed_suites and not record.update else []
     for result in sorted_results(record.results):
         if fails_run(record, result):
             level = "error"
@@ -48,6 +49,25 @@ def github_annotations(record: RunRecord, *, cwd: str | None = None) -> list[str
         else:
             continue
         commands.append(_command(level, result, bases=bases))
+    return commands
+
+
+def _suite_commands(record: RunRecord, bases: list[str]) -> list[str]:
+    """An error for each suite that regressed as a whole, pinned to its suite file."""
+    regressed = {(suite.suite, suite.target): suite for suite in record.regressed_suites}
+    files: dict[str, str] = {}
+    for result in record.results:  # the suite files, from the first key of each suite
+        if result.suite in {suite for suite, _ in regressed} and result.suite not in files:
+            files[result.suite] = result.suite_path
+    commands = []
+    for (suite, target), verdict in sorted(regressed.items()):
+        properties = []
+        path = _shown(files.get(suite, ""), bases)
+        if path:
+            properties.append(f"file={escape_property(path)}")
+        properties.append(f"title={escape_property(f'prompttest suite regressed: {suite} on {target}')}")
+        message = f"{suite} on {target}: {sentence(verdict)}"
+        commands.append(f"::error {','.join(properties)}::{escape_data(message)}")
     return commands
 
 
@@ -69,6 +89,13 @@ def _relative(path: str, base: str) -> str | None:
     return None
 
 
+def _shown(given: str, bases: list[str]) -> str:
+    """A file as an annotation names it: relative to the first base it lies under."""
+    if not given:
+        return ""
+    return next((rel for base in bases if (rel := _relative(given, base)) is not None), given)
+
+
 def escape_data(text: str) -> str:
     """Escape a workflow command's message (after `::`)."""
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
@@ -81,10 +108,7 @@ def escape_property(text: str) -> str:
 
 def _command(level: str, result: Result, *, bases: list[str]) -> str:
     properties = []
-    given = result.case_file or result.suite_path
-    path = ""
-    if given:
-        path = next((rel for base in bases if (rel := _relative(given, base)) is not None), given)
+    path = _shown(result.case_file or result.suite_path, bases)
     if path:
         properties.append(f"file={escape_property(path)}")
         if result.case_line is not None:
@@ -112,6 +136,8 @@ def _headline(result: Result) -> str:
         return f"provider error: {result.error or 'the call failed'}"
     if verdict is Verdict.NEW:
         return f"{result.key} has no committed snapshot: run `prompttest run` and commit snapshots/"
+    if verdict is Verdict.REGRESSED and result.preference == "snapshot":
+        return f"{result.key} regressed: the compare judge prefers the snapshot's output"
     if verdict is Verdict.REGRESSED:
         return f"{result.key} regressed: a check that passed in the snapshot now fails"
     if verdict is Verdict.FAILING:
