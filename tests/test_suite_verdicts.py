@@ -344,5 +344,6 @@ def test_github_annotations_pin_a_regressed_suite_to_its_file(
     baseline_then_ci(project, capsys, Noise(0.8, "before"), Noise(0.65, "after"))
     record = read_run(sorted((project.root / ".prompttest" / "runs").glob("*.json"))[-1])
     first = github_annotations(record, cwd=str(project.root))[0]
-    assert first.startswith("::error file=suites/noisy.yaml,title=prompttest suite regressed%3A noisy on fake::")
+    title = "title=prompttest suite regressed%3A noisy on fake::"
+    assert first.startswith(f"::error file=suites/noisy.yaml,{title}")
     assert "noisy on fake: pass rate" in first
