@@ -154,3 +154,17 @@ def test_the_repeat_flag_can_be_auto(project: Project, capsys: pytest.CaptureFix
     bad = project.run("run", "--repeat", "often", capsys=capsys)
     assert bad.code == 2 and "'often' is not a number of samples or 'auto'" in bad.err
     assert project.run("run", "--repeat", "0", capsys=capsys).code == 2
+
+
+def test_accepting_a_key_auto_stopped_early_says_so(
+    project: Project, capsys: pytest.CaptureFixture[str]
+) -> None:
+    auto_suite(project, keys=2)
+    project.server.reply = Noise(0.8, "before")
+    project.run("run", "-j", "8", capsys=capsys)
+    project.server.reply = Noise(0.8, "after", keys={"Answer 0": 0.0})
+    project.run("run", "-j", "8", "--no-cache", capsys=capsys)  # k0 regressed, its samples cut short
+    accepted = project.run("accept", "-k", "auto/k0@fake", capsys=capsys)
+    assert accepted.code == 0
+    assert "1 key(s) accepted from fewer samples than max_repeat" in accepted.err
+    assert "prompttest run -u -k KEY" in accepted.err

@@ -86,7 +86,7 @@ def review() -> int:
     Decisions are applied once, at the end. Without a terminal, use
     `prompttest accept` / `prompttest reject`.
     """
-    from ..records.review import apply, pending_changes, rejected_keys
+    from ..records.review import apply, cut_short_note, pending_changes, rejected_keys
     from ..records.runs import last_run, previous_results
     from .review_tty import collect_decisions, keyboard
 
@@ -108,6 +108,8 @@ def review() -> int:
     done = apply(changes, decisions, snapshots_dir=project.snapshots_dir, record_path=path)
     skipped = len(changes) - done.accepted - done.rejected
     click.echo(f"\n{done.accepted} accepted, {done.rejected} rejected, {skipped} left pending")
+    if done.cut_short:
+        click.echo(cut_short_note(done.cut_short), err=True)
     return EXIT_OK
 
 
@@ -126,7 +128,14 @@ def reject(filters: tuple[str, ...]) -> int:
 
 
 def _decide_all(what: str, filters: tuple[str, ...]) -> int:
-    from ..records.review import Decision, apply, check_patterns, pending_changes, rejected_keys
+    from ..records.review import (
+        Decision,
+        apply,
+        check_patterns,
+        cut_short_note,
+        pending_changes,
+        rejected_keys,
+    )
     from ..records.runs import last_run
 
     project = current_project()
@@ -141,6 +150,8 @@ def _decide_all(what: str, filters: tuple[str, ...]) -> int:
         click.echo(f"{what}ed {change.result.verdict.value:<10} {change.key}")
     files = ", ".join(str(p.relative_to(project.root)) for p in done.files)
     click.echo(f"{len(changes)} change(s) {what}ed" + (f"; wrote {files}" if files else ""))
+    if done.cut_short:
+        click.echo(cut_short_note(done.cut_short), err=True)
     return EXIT_OK
 
 

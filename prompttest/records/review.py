@@ -110,6 +110,8 @@ class Applied:
     accepted: int
     rejected: int
     files: tuple[Path, ...]
+    # Keys accepted from fewer samples than `repeat: auto` may take (it stopped them early).
+    cut_short: tuple[str, ...] = ()
 
 
 def apply(
@@ -144,4 +146,18 @@ def apply(
             text = json.dumps({"rejected": sorted(keep)}, indent=1) + "\n"
             atomic_write(decisions_path(record_path), text)
     accepted_count = sum(len(items) for items in by_suite.values())
-    return Applied(accepted=accepted_count, rejected=len(rejected), files=tuple(written))
+    short = tuple(c.key for items in by_suite.values() for c in items if _cut_short(c.result))
+    return Applied(accepted=accepted_count, rejected=len(rejected), files=tuple(written), cut_short=short)
+
+
+def _cut_short(result: Result) -> bool:
+    return result.max_repeat is not None and 0 < len(result.outputs) < result.max_repeat
+
+
+def cut_short_note(keys: Sequence[str]) -> str:
+    """Why a snapshot from a sample `repeat: auto` stopped early is worth redrawing."""
+    return (
+        f"note: {len(keys)} key(s) accepted from fewer samples than max_repeat (repeat: auto stopped "
+        f"them early, e.g. {keys[0]}): a count taken where it stopped leans the way that stopped it; "
+        "`prompttest run -u -k KEY` accepts a full sample instead"
+    )
