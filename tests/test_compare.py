@@ -100,7 +100,8 @@ def test_a_worse_output_is_regressed_with_the_judges_reason(
     assert shoes["verdict"] == "regressed"
     assert shoes["comparison"]["preference"] == "snapshot"
     assert "drops the refund deadline" in shoes["comparison"]["reason"]
-    assert "regressed  refunds/shoes@fake  the compare judge prefers the snapshot in both" in gate.out
+    row = "regressed  refunds/shoes@fake  judge prefers the snapshot (both orders): drops the refund"
+    assert row in gate.out
     assert "drops the refund deadline" in (project.root / "r.md").read_text()
     # A cached rerun asks the judge nothing.
     again = project.run("run", "--ci", capsys=capsys)
@@ -260,7 +261,7 @@ def test_review_shows_the_preference_and_puts_worse_first(
     changes = pending_changes(record, loaded.snapshots_dir)
     assert [c.result.case for c in changes] == ["shoes", "hat"]  # regressed first, improved last
     lines = describe(changes[0], index=1, total=2, previous=None)
-    expected = "  judge: the compare judge prefers the snapshot in both orders: drops the refund deadline"
+    expected = "  judge: judge prefers the snapshot (both orders): drops the refund deadline"
     assert expected in lines
 
 

@@ -71,7 +71,7 @@ def score_sentence(drop: ScoreDrop) -> str:
     """A suite's scores of one kind of check, before and after, over its keys."""
     return (
         f"{drop.check} mean score {drop.mean_before:.3f} → {drop.mean_after:.3f} over {drop.keys} keys, "
-        f"p {drop.p_value:.2g} (paired t, adjusted); its checks still pass their thresholds"
+        f"p {drop.p_value:.2g} (paired t, adjusted); reported even while checks pass their thresholds"
         " (fails the run only with --strict)"
     )
 

@@ -261,4 +261,6 @@ def _next_step(record: RunRecord, counts: dict[str, int], exit_code: int) -> str
         return f"{pending} pending change(s): run `prompttest review` (or `prompttest accept`)"
     if counts["new"] and not record.ci:
         return "new snapshot entries written: look at `git diff snapshots/` and commit them"
+    if record.score_drops and not record.update:
+        return "checks pass, but scores dropped (above): look at the outputs; --strict fails on it"
     return "all good"

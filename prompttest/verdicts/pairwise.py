@@ -138,23 +138,24 @@ def sign_test_p(worse: int, better: int) -> float:
 
 
 def describe(preference: str, reason: str, *, stale: bool = False) -> str:
-    """The line reports show: who the judge preferred, in both orders, and why."""
+    """The line reports show: who the judge preferred, in both orders, and why (short: it leads
+    the terminal's table)."""
     if preference == SNAPSHOT:
-        text = f"the compare judge prefers the snapshot in both orders: {reason}"
+        text = f"judge prefers the snapshot (both orders): {reason}"
     elif preference == NEW:
-        text = f"the compare judge prefers the new output in both orders: {reason}"
+        text = f"judge prefers the new output (both orders): {reason}"
     elif preference == SAME:
-        text = f"the compare judge finds them equal: {reason}"
+        text = f"judge finds them equal: {reason}"
     else:
-        text = f"the compare judge has no preference that holds in both orders: {reason}"
+        text = f"judge has no preference in both orders: {reason}"
     return f"{text} [stale: another judge compared the snapshot]" if stale else text
 
 
 def counted(worse: int, better: int, total: int, p: float) -> str:
     """With repeats: how the samples' comparisons went."""
     return (
-        f"the compare judge prefers the snapshot for {worse} of {total} samples and the new output "
-        f"for {better} (both orders agreeing), sign test p={p:.3g}"
+        f"judge prefers the snapshot for {worse} of {total} samples and the new output for "
+        f"{better} (both orders agreeing), sign test p={p:.3g}"
     )
 
 
