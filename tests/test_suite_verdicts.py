@@ -286,6 +286,9 @@ def test_scores_sliding_above_their_threshold_are_reported_and_fail_only_strict(
     assert drop["mean_before"] - drop["mean_after"] == pytest.approx(0.1, abs=0.03)
     assert drop["p_value"] < 0.05
     assert "score dropped: graded on fake: llm_judge mean score" in gate.out
+    assert gate.out.rstrip().endswith(
+        "checks pass, but scores dropped (above): look at the outputs; --strict fails on it"
+    )
     strict = project.run("run", "-j", "4", "--ci", "--strict", capsys=capsys)
     assert strict.code == 1
     # Only the scores moved: every output is the snapshot's.
