@@ -396,3 +396,13 @@ def test_familywise_error_with_every_null_true() -> None:
     assert alarms / runs < 0.06  # 0.05 in expectation at most; 3 standard errors of slack
     with pytest.raises(ValueError):
         RunTests.adjust({}, pooled_share=1.5)
+
+
+def test_a_suite_that_always_passed_can_still_see_a_drop() -> None:
+    """From a pass rate of 1, the approximation's variance under the drop can be 0: a drop
+    to 0 is then certain to be seen, not never."""
+    from prompttest.model.pooled import pooled_drop_power
+
+    assert pooled_drop_power([(10, 10)] * 5, 1.0, 0.0, 0.025) == 1.0
+    seen = detectable_pooled_drop([(10, 10)] * 5, 1.0, 0.025)
+    assert seen is not None and 0.05 < seen < 0.5

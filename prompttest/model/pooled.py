@@ -309,10 +309,11 @@ def pooled_drop_power(
         mean += w * (p_before - p_after)
         null_var += w * mixed * (1 - mixed) * (total / (total - 1) if total > 1 else 1.0)
         alt_var += w * w * (p_after * (1 - p_after) / n_a + p_before * (1 - p_before) / n_b)
-    if alt_var == 0:
-        return 1.0 if null_var == 0 and mean > 0 else 0.0
     z = _NORMAL.inv_cdf(1 - level)
-    return _NORMAL.cdf((mean - z * math.sqrt(null_var) - 0.5) / math.sqrt(alt_var))
+    margin = mean - z * math.sqrt(null_var) - 0.5
+    if alt_var == 0:  # both rates at 0 or 1: the drop is certain, it crosses the bound or not
+        return 1.0 if margin > 0 else 0.0
+    return _NORMAL.cdf(margin / math.sqrt(alt_var))
 
 
 def detectable_pooled_drop(
