@@ -211,6 +211,20 @@ def test_repeats_are_decided_by_a_sign_test(project: Project, capsys: pytest.Cap
     assert results["shoes"]["comparison"]["counts"] == [9, 0, 10]
     assert results["hat"]["comparison"]["counts"] == [2, 0, 10]  # 2 worse, 8 as good: not enough
     assert results["hat"]["verdict"] == "changed"
+    reason = results["shoes"]["comparison"]["reason"]
+    assert reason.startswith("judge prefers the snapshot for 9 of 10 samples")
+    assert reason.endswith("; e.g. drops the refund deadline")
+    # Sharded and merged, the keys are judged again as one run: the same verdicts and lines.
+    runs = project.root / ".prompttest" / "runs"
+    shards = []
+    for i in (1, 2):
+        project.run("run", "--ci", "--shard", f"{i}/2", capsys=capsys)
+        shards.append(sorted(runs.glob("*.json"))[-1])
+    project.run("merge", *map(str, shards), "--json", "m.json", capsys=capsys)
+    merged = {r["case"]: r for r in json.loads((project.root / "m.json").read_text())["results"]}
+    assert {c: (r["verdict"], r["comparison"]) for c, r in merged.items()} == {
+        c: (r["verdict"], r["comparison"]) for c, r in results.items()
+    }
 
 
 # --------------------------------------------------------------------------- reading the judge

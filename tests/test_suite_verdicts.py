@@ -318,23 +318,31 @@ def test_one_key_with_repeats_whose_score_dropped_is_flagged(
     assert project.run("run", "-j", "4", "--ci", "--strict", capsys=capsys).code == 1
 
 
-def test_a_merged_sharded_run_keeps_each_shards_suite_verdict(
+def test_merged_shards_are_judged_as_the_one_run_they_split(
     project: Project, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """The same answers, run whole and in two shards: merging judges the keys, the suite and
+    alpha as the whole run did (each shard alone spent alpha on its half)."""
     noisy_suite(project)
     project.server.reply = Noise(0.8, "before")
     project.run("run", "-j", "8", capsys=capsys)
-    project.server.reply = Noise(0.5, "after")
     runs = project.root / ".prompttest" / "runs"
+    project.server.reply = Noise(0.65, "after", keys={"Answer 3": 0.1})
+    whole = project.run("run", "-j", "8", "--ci", "--no-cache", "--json", "whole.json", capsys=capsys)
+    project.server.reply = Noise(0.65, "after", keys={"Answer 3": 0.1})  # the same answers again
     shards = []
     for i in (1, 2):
         project.run("run", "-j", "8", "--ci", "--no-cache", "--shard", f"{i}/2", capsys=capsys)
         shards.append(sorted(runs.glob("*.json"))[-1])
     merged = project.run("merge", *map(str, shards), "--json", "m.json", capsys=capsys)
-    assert merged.code == 1, merged.out
-    suites = json.loads((project.root / "m.json").read_text())["suites"]
-    assert [s["verdict"] for s in suites] == ["regressed", "regressed"]  # one a shard
-    assert sum(s["keys"] for s in suites) == KEYS
+    assert merged.code == whole.code == 1, merged.out
+    one, two = (json.loads((project.root / name).read_text()) for name in ("whole.json", "m.json"))
+    assert two["suites"] == one["suites"] and one["suites"][0]["keys"] == KEYS
+    verdicts = {r["key"]: (r["verdict"], r["passed"], r["checks"][0]["p_value"]) for r in one["results"]}
+    assert {
+        r["key"]: (r["verdict"], r["passed"], r["checks"][0]["p_value"]) for r in two["results"]
+    } == verdicts
+    assert verdicts["noisy/k3@fake"][0] == "regressed"
 
 
 def test_github_annotations_pin_a_regressed_suite_to_its_file(

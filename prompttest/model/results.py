@@ -222,6 +222,7 @@ class Result:
     comparison: str | None = None
     compare_judge: Mapping[str, Any] | None = None
     compare_counts: tuple[int, int, int] | None = None
+    compare_reason: str | None = None  # with repeats: the judge's reason for a worse sample
     # Does it fail the run it is part of (decided with the run's --ci, --strict, --update)?
     # None outside a run: a snapshot entry, a side of a diff. Not part of equality: it is
     # the run's reading of the result (a record read back without it takes it from `passed`).
@@ -310,6 +311,7 @@ class Result:
                 "reason": self.comparison,
                 "judge": dict(self.compare_judge),
                 "counts": list(self.compare_counts) if self.compare_counts else None,
+                "example": self.compare_reason,
             }
         return data
 
@@ -386,4 +388,5 @@ def _comparison_fields(data: Any) -> dict[str, Any]:
         "comparison": data.get("reason"),
         "compare_judge": data.get("judge"),
         "compare_counts": tuple(int(c) for c in counts) if counts else None,
+        "compare_reason": data.get("example"),
     }

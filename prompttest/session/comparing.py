@@ -62,7 +62,7 @@ def compared(
         better = sum(texts.count(t) for t, (p, _) in verdicts.items() if p == pairwise.NEW)
         counts = (0, 0, 0) if stale else (worse, better, len(texts))
         reason = next((r for p, r in verdicts.values() if p == pairwise.SNAPSHOT), "")
-        return replace(result, compare_counts=counts, comparison=reason or None)
+        return replace(result, compare_counts=counts, compare_reason=reason or None)
     preference, reason = next(iter(verdicts.values()))
     result = replace(
         result, preference=preference, comparison=pairwise.describe(preference, reason, stale=stale)
@@ -115,8 +115,8 @@ def judge_preference(result: Result, tests: tuple[float, float] | None, *, alpha
     else:
         preference, p = pairwise.SPLIT, min(p_worse, p_better)
     line = pairwise.counted(worse, better, total, p)
-    if result.comparison and preference == pairwise.SNAPSHOT:
-        line += f"; e.g. {result.comparison}"
+    if result.compare_reason and preference == pairwise.SNAPSHOT:
+        line += f"; e.g. {result.compare_reason}"
     result = replace(result, preference=preference, comparison=line)
     if result.verdict is not Verdict.CHANGED or preference == pairwise.SPLIT:
         return result

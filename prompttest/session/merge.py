@@ -1,7 +1,8 @@
 """`prompttest merge`: shard runs in, one run record out, as if one job had run every key.
 
 shard records -> checks (one split, same options, no key twice, every shard there)
--> results in suite order -> obsolete entries (only when the shards cover the whole plan)
+-> results in suite order, the run-wide tests made again over every key (suites pooled, one
+alpha) -> obsolete entries (only when the shards cover the whole plan)
 -> one RunRecord, written as the project's last run.
 
 Merging writes no snapshot: obsolete entries it finds are pending changes, dropped by
@@ -11,19 +12,23 @@ Merging writes no snapshot: obsolete entries it finds are pending changes, dropp
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from ..config import Project
-from ..errors import PromptTestError
+from ..errors import EXIT_OK, PromptTestError
 from ..model import Result, Verdict
+from ..model.stats import DEFAULT_ALPHA
 from ..records.history import record_run
 from ..records.runs import RunRecord, find_run, read_run, write_run
-from ..records.snapshots import read_snapshot, snapshot_path
+from ..records.snapshots import Entry, read_snapshot, snapshot_path
 from ..suites.shards import Shard, from_recorded
+from ..verdicts.scores import ScoreDrop, ScoreTests
+from ..verdicts.suites import SuiteVerdict
 
 # Options each shard job may set its own way: how it called, not which keys it ran or how
 # they were judged. Every other recorded option must be the same in every shard.
@@ -99,9 +104,11 @@ def merge_records(
             f"partial merge: shard(s) {_numbers(missing)} of {count} missing; their keys are not in "
             "this run and obsolete snapshot entries were not looked for"
         )
-    elif project is not None:
-        results, note, checked = _judge_whole(project, ordered[0].options, results)
-        warnings += [note] if note else []
+    whole: _Whole | None = None
+    if not missing and project is not None:
+        whole = _judge_whole(project, ordered[0], results)
+        results, checked = list(whole.results), whole.obsolete_checked
+        warnings += [whole.note] if whole.note else []
     first = ordered[0]
     record = RunRecord(
         id=_merged_id(time.time()),
@@ -114,10 +121,14 @@ def merge_records(
         cache_hits=sum(record.cache_hits for record in records),
         interrupted=any(record.interrupted for record in records),
         options=_merged_options(ordered),
-        # Each shard pooled the suites' keys it ran: a suite split over shards was tested once
-        # a shard (each test valid on its own; keys' tests are adjusted within their shard too).
-        suites=tuple(suite for record in ordered for suite in record.suites),
-        score_drops=tuple(drop for record in ordered for drop in record.score_drops),
+        # Judged again as one run when the shards ran the plan's keys; else each shard's own
+        # (a suite split over shards tested once a shard, each test valid on its slice).
+        suites=whole.suites
+        if whole and whole.rejudged
+        else tuple(suite for record in ordered for suite in record.suites),
+        score_drops=whole.score_drops
+        if whole and whole.rejudged
+        else tuple(drop for record in ordered for drop in record.score_drops),
     )
     return Merged(record=record, missing=missing, warnings=tuple(warnings), obsolete_checked=checked)
 
@@ -194,14 +205,26 @@ def _check_no_overlap(records: Sequence[RunRecord]) -> None:
         )
 
 
-def _judge_whole(
-    project: Project, options: dict[str, Any], results: list[Result]
-) -> tuple[list[Result], str, bool]:
-    """The results in the plan's order plus its obsolete entries, if the shards ran exactly
-    the keys the suites make now; else the results as they are and a note why not."""
+@dataclass(frozen=True)
+class _Whole:
+    """The shards' results judged as the plan's: in its order, with obsolete entries and the
+    run-wide tests made again over every key, when the shards ran exactly its keys."""
+
+    results: Sequence[Result]
+    note: str = ""
+    obsolete_checked: bool = False
+    rejudged: bool = False
+    suites: tuple[SuiteVerdict, ...] = ()
+    score_drops: tuple[ScoreDrop, ...] = ()
+
+
+def _judge_whole(project: Project, first: RunRecord, results: list[Result]) -> _Whole:
+    """The results in the plan's order, judged run-wide again, plus its obsolete entries, if
+    the shards ran exactly the keys the suites make now; else the results as they are and a
+    note why not."""
     from . import obsolete_entries, options_from_record, plan  # loads the suites: only when merging whole
 
-    asked = options_from_record(options)
+    asked = options_from_record(first.options)
     try:
         the_plan = plan(project, asked, resolve=False)
         baselines = {
@@ -210,27 +233,56 @@ def _judge_whole(
         }
     except PromptTestError as error:
         # The merged run stands without them; only obsolete entries cannot be told.
-        return results, f"{error.render()}\nobsolete snapshot entries were not looked for", False
+        return _Whole(results, f"{error.render()}\nobsolete snapshot entries were not looked for")
     order = {job.key: index for index, job in enumerate(the_plan.jobs)}
     ran = {result.key for result in results}
     if ran != order.keys():
         unrun, unknown = len(order.keys() - ran), len(ran - order.keys())
-        return (
+        return _Whole(
             results,
             f"the suites make {unrun} key(s) no shard ran and the shards ran {unknown} key(s) the "
             "suites do not make (were the shards run on other suite files?): obsolete snapshot "
             "entries were not looked for",
-            False,
         )
     results = sorted(results, key=lambda result: order[result.key])
+    results, suites, drops = _judged_together(results, baselines, first)
     if not the_plan.complete:  # -k: like a full run with it, nothing can be called obsolete
-        return results, "", False
+        return _Whole(results, rejudged=True, suites=suites, score_drops=drops)
     produced: dict[str, set[str]] = {suite.name: set() for suite in the_plan.suites}
     for job in the_plan.jobs:
         produced[job.suite].add(f"{job.case}@{job.target}")
     # With -m, as a full run with it: only the entries of the targets it ran can be obsolete.
     obsolete = obsolete_entries(the_plan.suites, baselines, produced, only_targets=the_plan.only_targets)
-    return results + obsolete, "", True
+    return _Whole(results + obsolete, "", True, True, suites, drops)
+
+
+def _judged_together(
+    results: list[Result], baselines: Mapping[str, Mapping[str, Entry]], first: RunRecord
+) -> tuple[list[Result], tuple[SuiteVerdict, ...], tuple[ScoreDrop, ...]]:
+    """Every shard's repeated keys, suites and scores tested again as one run's: the run-wide
+    procedure spends alpha once over all of them, where each shard spent it on its slice."""
+    from .exits import key_exit_code
+    from .results import judge_together
+
+    gate = partial(key_exit_code, ci=first.ci, update=first.update, strict=bool(first.options.get("strict")))
+    scores, sampled = ScoreTests(), []
+    for position, result in enumerate(results):
+        entry = baselines.get(result.suite, {}).get(f"{result.case}@{result.target}")
+        if entry is None or result.error is not None or result.output is None:
+            continue
+        baseline = entry.baseline()
+        if baseline.scores:
+            scores.add(position, result.suite, result.target, result.checks, baseline.scores)
+        if len(result.outputs) > 1 or baseline.counts:
+            sampled.append((position, result, baseline))
+    judged = list(results)
+
+    def keep(position: int, result: Result) -> None:
+        judged[position] = replace(result, fails_run=gate(result) != EXIT_OK)
+
+    alpha = float(first.options.get("alpha") or DEFAULT_ALPHA)
+    suites, drops = judge_together(lambda: iter(sampled), scores, alpha=alpha, keep=keep)
+    return judged, suites, drops
 
 
 def _merged_options(records: Sequence[RunRecord]) -> dict[str, Any]:

@@ -8,7 +8,7 @@ together; a complete plan's snapshot entries that no key produced are `obsolete`
 from __future__ import annotations
 
 import statistics
-from collections.abc import Callable, Container, Iterator, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from functools import partial
 
@@ -431,23 +431,39 @@ class KeyResults:
 
     def finish(self) -> ResultSpool:
         """The spool, with the sampled keys' verdicts and (for a complete plan) obsolete entries."""
-        dropped, self.score_drops = self.scores.decide(self.alpha)
-        if self.sampled:
-            tests = SampleTests(self._sampled(), alpha=self.alpha)
-            self.suites = tests.suites
-            preferences = sign_tests((position, result) for position, result, _ in self._sampled())
-            for position, result, baseline in self._sampled():
-                judged = judge_sample(result, baseline, tests.of(position), alpha=self.alpha)
-                judged = judge_preference(judged, preferences.get(position), alpha=self.alpha)
-                if position in dropped:  # only a key with repeats has scores enough for a test of its own
-                    judged = replace(judged, flags=(*judged.flags, SCORE_DROPPED))
-                self.keep(position, _describe_change(judged))
+        self.suites, self.score_drops = judge_together(
+            self._sampled, self.scores, alpha=self.alpha, keep=self.keep
+        )
         if self.plan.complete:
             for suite in self.plan.suites:
                 for entry in self.baselines.unproduced(suite.name):
                     if self.plan.tells_obsolete(entry.target):
                         self.keep(self.count, _obsolete(suite, entry))
         return self.spool
+
+
+def judge_together(
+    sampled: Callable[[], Iterable[tuple[int, Result, Baseline | None]]],
+    scores: ScoreTests,
+    *,
+    alpha: float,
+    keep: Callable[[int, Result], None],
+) -> tuple[tuple[SuiteVerdict, ...], tuple[ScoreDrop, ...]]:
+    """The run-wide tests: every sampled key's checks with its suites' pooled tests in one
+    procedure, its compare judge's sign test, and the scores; each judged key handed to
+    `keep` (`sampled` is gone through three times, in increasing positions). Returns the
+    pooled suites' verdicts and the suites whose scores dropped."""
+    dropped, drops = scores.decide(alpha)
+    tests = SampleTests(sampled(), alpha=alpha)
+    preferences = sign_tests((position, result) for position, result, _ in sampled())
+    for position, result, baseline in sampled():
+        judged = judge_sample(result, baseline, tests.of(position), alpha=alpha)
+        judged = judge_preference(judged, preferences.get(position), alpha=alpha)
+        # Only a key with repeats has scores enough for a test of its own.
+        flags = tuple(flag for flag in judged.flags if flag != SCORE_DROPPED)
+        flags += (SCORE_DROPPED,) if position in dropped else ()
+        keep(position, _describe_change(replace(judged, flags=flags)))
+    return tests.suites, drops
 
 
 def obsolete_entries(
