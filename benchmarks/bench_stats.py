@@ -91,7 +91,10 @@ class Noise:
     def __call__(self, request: dict[str, Any]) -> str:
         prompt = str(request["messages"][-1]["content"])
         rng = self.rngs.setdefault(prompt, random.Random(f"{self.stream}|{prompt}"))
-        return "PASS" if rng.random() < self.p else "FAIL"
+        return "PASS" if rng.random() < self.p_of(prompt) else "FAIL"
+
+    def p_of(self, prompt: str) -> float:
+        return self.p
 
 
 @dataclass(frozen=True)
@@ -385,12 +388,8 @@ class KeyNoise(Noise):
         super().__init__(p, stream)
         self.p_key = p_key
 
-    def __call__(self, request: dict[str, Any]) -> str:
-        prompt = str(request["messages"][-1]["content"])
-        if self.p_key is not None and prompt.endswith("key 0"):
-            rng = self.rngs.setdefault(prompt, random.Random(f"{self.stream}|{prompt}"))
-            return "PASS" if rng.random() < self.p_key else "FAIL"
-        return super().__call__(request)
+    def p_of(self, prompt: str) -> float:
+        return self.p_key if self.p_key is not None and prompt.endswith("key 0") else self.p
 
 
 def _suite_trial(job: tuple[int, int, int, float]) -> tuple[int, bool, bool, bool, int]:

@@ -62,10 +62,13 @@ def next_calls(job: Job, answers: Mapping[str, Answer], *, python: LoadFn) -> li
     return calls
 
 
-def judged_calls(job: Job, answers: Mapping[str, Answer]) -> list[Call]:
-    """The calls the job's judged checks need, for every one of its outputs that arrived."""
+def judged_calls(
+    job: Job, answers: Mapping[str, Answer], samples: Sequence[Call] | None = None
+) -> list[Call]:
+    """The calls the job's judged checks need, for every one of its outputs that arrived
+    (`samples`: of these sample calls only; default: all of the job's)."""
     calls = []
-    for call in job.calls():
+    for call in job.calls() if samples is None else samples:
         output = answers[call.cache_key()].output
         if output is None:
             continue
@@ -372,7 +375,7 @@ class KeyResults:
             pending = [call for call in asked if call.cache_key() not in answers]
             return pending or self._compare_calls(job, answers)  # the judge compares graded outputs
         taken = _taken(job, answers)
-        judged = judged_calls(replace(job, samples=len(taken), adaptive=False), answers)
+        judged = judged_calls(job, answers, taken)
         if any(call.cache_key() not in answers for call in judged):
             return judged
         entry = self.baselines.get(job.suite, entry_name(job))

@@ -154,14 +154,14 @@ class SampleTests:
 def _change(counts: tuple[int, int, int, int], check: CheckResult, max_repeat: int | None) -> RateChange:
     """A check's test: Fisher's on its counts, or with `repeat: auto` the sequential p-value
     over the looks it took (valid however early it stopped)."""
-    change = RateChange.compare(k_before=counts[0], n_before=counts[1], k_after=counts[2], n_after=counts[3])
+    k_before, n_before, k_after, n_after = counts
     if max_repeat is None or not check.looks:
-        return change
+        return RateChange.compare(k_before=k_before, n_before=n_before, k_after=k_after, n_after=n_after)
     plan = SequentialPlan.auto(max_repeat)
-    return replace(
-        change,
-        p_drop=sequential_p(counts[0], counts[1], check.looks, plan, alternative="less"),
-        p_rise=sequential_p(counts[0], counts[1], check.looks, plan, alternative="greater"),
+    return RateChange(
+        *counts,
+        p_drop=sequential_p(k_before, n_before, check.looks, plan, alternative="less"),
+        p_rise=sequential_p(k_before, n_before, check.looks, plan, alternative="greater"),
     )
 
 

@@ -138,12 +138,11 @@ def adjust_run(
         for group, counts in groups.items()
         if len(counts.strata) >= 2
     }
-    names = {group: _name(group) for group in groups}
 
     def family(p_values: Sequence[float], pooled_p: Mapping[Group, float]) -> RunTests:
         return RunTests.adjust(
             {
-                names[group]: SuiteTests(
+                _name(group): SuiteTests(
                     pooled=pooled_p.get(group), keys={str(t): p_values[t] for t in counts.tests}
                 )
                 for group, counts in groups.items()
@@ -163,7 +162,6 @@ def adjust_run(
             groups[group],
             drops,
             rises,
-            names[group],
             adjusted_drop,
             adjusted_rise,
             alpha=alpha,
@@ -185,7 +183,6 @@ def _suite_verdict(
     counts: GroupCounts,
     drops: RunTests,
     rises: RunTests,
-    name: str,
     adjusted_drop: Sequence[float],
     adjusted_rise: Sequence[float],
     *,
@@ -195,6 +192,7 @@ def _suite_verdict(
 ) -> SuiteVerdict:
     regressed = len({k for t, k in zip(counts.tests, counts.keys, strict=True) if adjusted_drop[t] < alpha})
     improved = len({k for t, k in zip(counts.tests, counts.keys, strict=True) if adjusted_rise[t] < alpha})
+    name = _name(group)
     p_drop, p_rise = drops.pooled[name], rises.pooled[name]
     if drops.suite_rejected(name, alpha):
         verdict, p = REGRESSED, min([p_drop, *(adjusted_drop[t] for t in counts.tests)])
